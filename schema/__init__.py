@@ -1,0 +1,54 @@
+"""The GraphQL face of Roster: thin translation between GraphQL and server.services."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from schema.courses import CourseMutation, CourseQuery
+from schema.directory import DirectoryMutation, DirectoryQuery
+from schema.enrollment import EnrollmentMutation, EnrollmentQuery
+from schema.errors import ErrorCodes
+from schema.reports import ReportQuery
+from server.config import Settings
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+Query = merge_types("Query", (CourseQuery, DirectoryQuery, ReportQuery, EnrollmentQuery))
+Mutation = merge_types("Mutation", (DirectoryMutation, CourseMutation, EnrollmentMutation))
+
+
+class RosterSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
+        """Errors are logged by ErrorCodes, once and without request data."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    # Factories, so each request gets fresh extension state; the parse and validation caches
+    # are module-level and shared. The token limit sets the parser's option, so it runs first.
+    extensions: list = [
+        ErrorCodes,
+        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(ParserCache, maxsize=512),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(ValidationCache, maxsize=512),
+    ]
+    if settings.production:
+        extensions.append(DisableIntrospection)
+    return RosterSchema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def sdl() -> str:
+    return strawberry.Schema(query=Query, mutation=Mutation).as_str() + "\n"

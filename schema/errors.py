@@ -1,0 +1,36 @@
+"""Errors as clients see them: a code in extensions, and nothing unexpected unmasked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from server.services.errors import RosterError
+
+log = logging.getLogger("roster.graphql")
+MASKED = "Something went wrong on our side. Quote reference {rid} if you report it."
+
+
+class ErrorCodes(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [self._translate(e) for e in errors]
+
+    def _translate(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, RosterError):
+            return GraphQLError(original.message, error.nodes, path=error.path, extensions={"code": original.code})
+        if original is None:  # parsing, validation, variable coercion: the request is at fault
+            code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
+            return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
+        context = self.execution_context.context
+        rid = getattr(getattr(context, "request", None), "state", None)
+        rid = getattr(rid, "request_id", "-")
+        log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path or [])), rid, exc_info=original)
+        return GraphQLError(MASKED.format(rid=rid), error.nodes, path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"})

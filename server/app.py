@@ -1,0 +1,90 @@
+"""create_app(settings): the only place that wires server/ and schema/ together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from strawberry.asgi import GraphQL
+
+from schema import build_schema
+from schema.context import Context
+from server import db
+from server.config import Settings
+from server.web import RosterMiddleware
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+log = logging.getLogger("roster")
+
+
+class RosterGraphQL(GraphQL):
+    """Strawberry's ASGI view, with Roster's per-request context."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide=None if settings.production else "graphiql",
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=False,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        return Context(request=request, response=response, settings=self.settings)
+
+
+def create_app(settings: Settings) -> Starlette:
+    graphql = RosterGraphQL(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await db.init_db(settings)
+        try:
+            yield {}
+        finally:
+            await db.close_db()
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        try:
+            pending = await db.pending_migrations_count()
+        except Exception:  # noqa: BLE001 -- any failure to reach the database means not ready
+            return JSONResponse({"ready": False, "reason": "database unreachable"}, status_code=503)
+        if pending:
+            return JSONResponse({"ready": False, "reason": "migrations pending"}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    def page(name: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return FileResponse(STATIC_DIR / name, headers={"cache-control": "no-store"})
+
+        return endpoint
+
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/", page("index.html")),
+        Route("/learn", page("learn.html")),
+        Route("/learning", page("learning.html")),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(RosterMiddleware, settings=settings)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The uvicorn factory: settings from the environment, read once per process."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,112 @@
+"""One frozen Settings object, read once from ROSTER_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite://var/roster.sqlite3"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_MAIL_FROM = "Roster <no-reply@localhost>"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable Roster."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_keys: tuple[str, ...] = ()
+    public_url: str = DEFAULT_PUBLIC_URL
+    smtp_url: str | None = None
+    mail_from: str = DEFAULT_MAIL_FROM
+    env: str = "development"
+    var_dir: Path = Path("var")
+    redis_url: str | None = None
+    # GraphQL limits: a page and a query can never ask for more than these.
+    max_page_size: int = 500
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_query_tokens: int = 2000
+    max_body_bytes: int = 1_000_000
+    max_bulk_entries: int = 10_000
+    db_pool_max: int = 10
+    mail_worker: bool = True
+    mail_batch_size: int = 100
+    mail_max_attempts: int = 6
+    mail_connections: int = 4
+    mail_send_timeout: float = 30.0
+    mail_lease_seconds: float = 120.0
+    mail_poll_seconds: float = 1.0
+    mail_templates_dir: Path | None = None
+    auto_enroll_interval: float = 3600.0
+    session_days: int = 14
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the environment; refuse a production start without real secrets."""
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("ROSTER_VAR_DIR", "var"))
+        mode = env.get("ROSTER_ENV", "development").strip().lower()
+        if mode not in {"development", "production", "test"}:
+            raise ConfigError(f"ROSTER_ENV must be development, production or test, not {mode!r}")
+        keys = tuple(k.strip() for k in env.get("ROSTER_SECRET_KEYS", "").split(",") if k.strip())
+        if mode == "production":
+            if not keys:
+                raise ConfigError("ROSTER_SECRET_KEYS is required when ROSTER_ENV=production")
+            if any(len(k) < 32 for k in keys):
+                raise ConfigError("every ROSTER_SECRET_KEYS entry must be at least 32 characters")
+        elif not keys:
+            keys = (_development_key(var_dir),)
+        templates = env.get("ROSTER_MAIL_TEMPLATES")
+        return cls(
+            database_url=env.get("ROSTER_DATABASE_URL", DEFAULT_DATABASE_URL),
+            secret_keys=keys,
+            public_url=env.get("ROSTER_PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/"),
+            smtp_url=env.get("ROSTER_SMTP_URL") or None,
+            mail_from=env.get("ROSTER_MAIL_FROM", DEFAULT_MAIL_FROM),
+            env=mode,
+            var_dir=var_dir,
+            redis_url=env.get("ROSTER_REDIS_URL") or None,
+            max_page_size=_int(env, "ROSTER_MAX_PAGE_SIZE", 500),
+            db_pool_max=_int(env, "ROSTER_DB_POOL_MAX", 10),
+            mail_worker=env.get("ROSTER_MAIL_WORKER", "1") not in {"0", "false", "no"},
+            mail_max_attempts=_int(env, "ROSTER_MAIL_MAX_ATTEMPTS", 6),
+            mail_templates_dir=Path(templates) if templates else None,
+            auto_enroll_interval=float(_int(env, "ROSTER_AUTO_ENROLL_INTERVAL", 3600)),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _development_key(var_dir: Path) -> str:
+    """Generate the development signing key once, so links survive restarts."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,107 @@
+"""Database wiring: the Tortoise config, start-up, and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from server.config import Settings
+
+MODELS = ["server.models"]
+# Any fixed 64-bit number: all Roster processes agree on it, nothing else uses it.
+MIGRATION_LOCK_ID = 0x526F73746572
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, with the pool size applied and SQLite's folder created."""
+    url = settings.database_url
+    if url.startswith("sqlite://") and url != "sqlite://:memory:":
+        path = Path(url.removeprefix("sqlite://").split("?", 1)[0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return url
+    if url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("maxsize", str(settings.db_pool_max))
+        query.setdefault("minsize", "1")
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return url
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url(settings)},
+        "apps": {
+            "models": {
+                "models": MODELS,
+                "default_connection": "default",
+                "migrations": "server.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _config_from_env() -> dict[str, Any]:
+    return tortoise_config(Settings.from_env())
+
+
+# For the `tortoise` command line (`tortoise -c server.db.TORTOISE_ORM makemigrations`).
+TORTOISE_ORM = _config_from_env()
+
+
+async def init_db(settings: Settings) -> None:
+    """Open the ORM for this process; request tasks see it through the global fallback."""
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await connections.close_all()
+
+
+def is_postgres() -> bool:
+    return connections.get("default").capabilities.dialect == "postgres"
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every pending migration; on PostgreSQL, under an advisory lock so racing processes migrate once."""
+    config = tortoise_config(settings)
+    if settings.is_sqlite:
+        try:
+            await tortoise_migrate(config=config)
+        finally:
+            await close_db()
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url.replace("asyncpg://", "postgres://"))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        try:
+            await tortoise_migrate(config=config)
+        finally:
+            await close_db()
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    finally:
+        await conn.close()
+
+
+async def pending_migrations_count() -> int:
+    """How many migrations the open database still lacks (0 when the schema is current)."""
+    from tortoise.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections.get("default"), {"models": {"migrations": "server.migrations", "models": MODELS}})
+    return len(await executor.plan(None))
+
+
+def describe(settings: Settings) -> str:
+    """The database in words, without credentials."""
+    parts = urlsplit(settings.database_url)
+    if settings.is_sqlite:
+        return f"SQLite {settings.database_url.removeprefix('sqlite://')}"
+    return f"PostgreSQL {parts.hostname}:{parts.port or 5432}{parts.path}"

@@ -1,0 +1,1 @@
+"""Business rules: async functions with keyword-only arguments. Nothing here knows GraphQL."""

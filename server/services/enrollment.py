@@ -1,0 +1,339 @@
+"""Enrollment rules: who may be enrolled, how, and what a removal leaves behind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tortoise.transactions import in_transaction
+
+from server.config import Settings
+from server.models import Course, EnrollmentExclusion, Group, Participant, ParticipantKind, User
+from server.services import audit, links, outbox
+from server.services.directory import CHUNK, chunks, users_by_username
+from server.services.emails import InvalidEmail, normalize_email
+from server.services.errors import BadInput, NotFound, parse_id
+
+
+class SkipReason(StrEnum):
+    ALREADY_ENROLLED = "ALREADY_ENROLLED"
+    UNKNOWN_USER = "UNKNOWN_USER"
+    UNKNOWN_GROUP = "UNKNOWN_GROUP"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INTERNAL_USER_EMAIL = "INTERNAL_USER_EMAIL"
+    INACTIVE_USER = "INACTIVE_USER"
+    DUPLICATE_ENTRY = "DUPLICATE_ENTRY"
+
+
+@dataclass
+class Enrolled:
+    participant: Participant
+    link: str  # the full link URL, shown once
+
+
+@dataclass
+class Skipped:
+    entry: str
+    reason: SkipReason
+    message: str
+    participant: Participant | None = None
+    suggested_user: User | None = None
+
+
+@dataclass
+class EnrollmentResult:
+    enrolled: list[Enrolled] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass
+class _Candidate:
+    """One row about to be inserted, with the entry that asked for it."""
+
+    entry: str
+    kind: ParticipantKind
+    name: str
+    user: User | None = None
+    email: str | None = None
+    email_key: str | None = None
+    via: str | None = None
+
+
+async def get_course(course_id: str | int) -> Course:
+    course = await Course.get_or_none(id=parse_id(course_id, what="course"))
+    if course is None:
+        raise NotFound(f"No course with id {course_id}")
+    return course
+
+
+def _check_size(count: int, settings: Settings) -> None:
+    if count > settings.max_bulk_entries:
+        raise BadInput(f"At most {settings.max_bulk_entries} entries can be enrolled in one request, not {count}")
+
+
+async def enroll_users(
+    *,
+    settings: Settings,
+    course_id: str | int,
+    usernames: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    send_email: bool = True,
+    actor: str,
+) -> EnrollmentResult:
+    """Enroll users by name and every active member of the named groups, as internal participants."""
+    course = await get_course(course_id)
+    _check_size(len(usernames) + len(groups), settings)
+    result = EnrollmentResult()
+    wanted: dict[int, _Candidate] = {}
+
+    seen_names: set[str] = set()
+    names: list[str] = []
+    for raw in usernames:
+        name = raw.strip()
+        if not name:
+            result.skipped.append(Skipped(raw, SkipReason.UNKNOWN_USER, "The entry is empty"))
+        elif name in seen_names:
+            result.skipped.append(Skipped(name, SkipReason.DUPLICATE_ENTRY, f"{name} is listed more than once"))
+        else:
+            seen_names.add(name)
+            names.append(name)
+    found = await users_by_username(names)
+    for name in names:
+        user = found.get(name)
+        if user is None:
+            result.skipped.append(Skipped(name, SkipReason.UNKNOWN_USER, f"There is no user named {name}"))
+        elif not user.active:
+            result.skipped.append(Skipped(name, SkipReason.INACTIVE_USER, f"{name} is deactivated"))
+        else:
+            wanted[user.id] = _Candidate(entry=name, kind=ParticipantKind.INTERNAL, name=name, user=user)
+
+    group_names: list[str] = []
+    for raw in groups:
+        name = raw.strip()
+        if not name:
+            result.skipped.append(Skipped(raw, SkipReason.UNKNOWN_GROUP, "The entry is empty"))
+        elif name in group_names:
+            result.skipped.append(Skipped(name, SkipReason.DUPLICATE_ENTRY, f"Group {name} is listed more than once"))
+        else:
+            group_names.append(name)
+    known = {g.name: g for g in await Group.filter(name__in=group_names)} if group_names else {}
+    for name in group_names:
+        group = known.get(name)
+        if group is None:
+            result.skipped.append(Skipped(name, SkipReason.UNKNOWN_GROUP, f"There is no group named {name}"))
+            continue
+        for user in await active_members(group_id=group.id):
+            if user.id not in wanted:
+                wanted[user.id] = _Candidate(
+                    entry=user.username, kind=ParticipantKind.INTERNAL, name=user.username, user=user, via=f"group:{name}"
+                )
+
+    async with in_transaction():
+        existing = await _existing_by(course.id, "user_id", list(wanted))
+        fresh = []
+        for user_id, cand in wanted.items():
+            if user_id in existing:
+                result.skipped.append(_already(cand.entry, existing[user_id]))
+            else:
+                fresh.append(cand)
+        await _insert(settings=settings, course=course, candidates=fresh, send_email=send_email, actor=actor, result=result)
+        # Enrolling by hand lifts a manager's earlier removal, so auto-enrollment may follow them again.
+        manual = [p.participant.user_id for p in result.enrolled]
+        for part in chunks(manual):
+            await EnrollmentExclusion.filter(course_id=course.id, user_id__in=part).delete()
+    return result
+
+
+async def active_members(*, group_id: int) -> list[User]:
+    return await User.filter(active=True, memberships__group_id=group_id).order_by("username")
+
+
+async def enroll_external(
+    *,
+    settings: Settings,
+    course_id: str | int,
+    emails: Sequence[str],
+    send_email: bool = True,
+    allow_internal: bool = False,
+    actor: str,
+) -> EnrollmentResult:
+    """Enroll people by email as external participants; addresses of internal users are skipped unless allowed."""
+    course = await get_course(course_id)
+    _check_size(len(emails), settings)
+    result = EnrollmentResult()
+    wanted: dict[str, _Candidate] = {}
+    for raw in emails:
+        entry = raw.strip()
+        try:
+            address = normalize_email(entry)
+        except InvalidEmail as exc:
+            result.skipped.append(
+                Skipped(entry[:320], SkipReason.INVALID_EMAIL, f"{entry[:80]!r} is not a valid email address: {exc.message}")
+            )
+            continue
+        if address.key in wanted:
+            result.skipped.append(Skipped(entry, SkipReason.DUPLICATE_ENTRY, f"{address.email} is listed more than once"))
+            continue
+        wanted[address.key] = _Candidate(
+            entry=entry, kind=ParticipantKind.EXTERNAL, name=address.email, email=address.email, email_key=address.key
+        )
+
+    if not allow_internal:
+        for part in chunks(list(wanted)):
+            for user in await User.filter(email_key__in=part):
+                cand = wanted.pop(user.email_key or "")
+                result.skipped.append(
+                    Skipped(
+                        cand.entry,
+                        SkipReason.INTERNAL_USER_EMAIL,
+                        f"{cand.email} belongs to the user {user.username}; enroll the user instead, "
+                        "or they will not see the course in My learning",
+                        suggested_user=user,
+                    )
+                )
+
+    async with in_transaction():
+        existing = await _existing_by(course.id, "email_key", list(wanted))
+        fresh = []
+        for key, cand in wanted.items():
+            if key in existing:
+                result.skipped.append(_already(cand.entry, existing[key]))
+            else:
+                fresh.append(cand)
+        await _insert(settings=settings, course=course, candidates=fresh, send_email=send_email, actor=actor, result=result)
+    return result
+
+
+def _already(entry: str, participant: Participant) -> Skipped:
+    return Skipped(entry, SkipReason.ALREADY_ENROLLED, f"{participant.name} is already enrolled in this course", participant=participant)
+
+
+async def _existing_by(course_id: int, column: str, keys: list) -> dict:
+    found: dict = {}
+    for part in chunks(keys):
+        for p in await Participant.filter(course_id=course_id, **{f"{column}__in": part}):
+            found[getattr(p, column)] = p
+    return found
+
+
+async def _insert(
+    *, settings: Settings, course: Course, candidates: list[_Candidate], send_email: bool, actor: str, result: EnrollmentResult
+) -> None:
+    """Insert in batches; a row a concurrent request wrote first is reported as already enrolled, not an error."""
+    for batch in chunks(candidates, CHUNK):
+        minted = [links.mint(settings=settings) for _ in batch]
+        rows = [
+            Participant(
+                course_id=course.id,
+                kind=c.kind,
+                user_id=c.user.id if c.user else None,
+                email=c.email,
+                email_key=c.email_key,
+                name=c.name,
+                enrolled_via=c.via,
+                link_hash=m.hash,
+            )
+            for c, m in zip(batch, minted, strict=True)
+        ]
+        await Participant.bulk_create(rows, batch_size=CHUNK, ignore_conflicts=True)
+        written = {p.link_hash: p for p in await Participant.filter(link_hash__in=[m.hash for m in minted])}
+        queued: list[tuple[Participant, links.MintedLink]] = []
+        lost: list[_Candidate] = []
+        for cand, link in zip(batch, minted, strict=True):
+            participant = written.get(link.hash)
+            if participant is None:
+                lost.append(cand)
+                continue
+            if cand.user is not None:
+                participant.user = cand.user
+            result.enrolled.append(Enrolled(participant=participant, link=link.url))
+            queued.append((participant, link))
+        if lost:
+            await _report_lost_races(course.id, lost, result)
+        if send_email and queued:
+            await outbox.queue_link_messages(settings=settings, course=course, items=queued)
+        await audit.record_many(
+            actor=actor,
+            action="participant.enroll",
+            course_id=course.id,
+            targets=[(f"participant:{p.id}", {"name": p.name, "kind": p.kind.value, "via": p.enrolled_via}) for p, _ in queued],
+        )
+
+
+async def _report_lost_races(course_id: int, lost: list[_Candidate], result: EnrollmentResult) -> None:
+    users = await _existing_by(course_id, "user_id", [c.user.id for c in lost if c.user])
+    emails = await _existing_by(course_id, "email_key", [c.email_key for c in lost if c.email_key])
+    for cand in lost:
+        participant = users.get(cand.user.id) if cand.user else emails.get(cand.email_key)
+        if participant is not None:
+            result.skipped.append(_already(cand.entry, participant))
+        else:  # pragma: no cover -- the row vanished between insert and read: report, never crash
+            result.skipped.append(Skipped(cand.entry, SkipReason.ALREADY_ENROLLED, "Enrolled by another request at the same moment"))
+
+
+async def get_participant(participant_id: str | int) -> Participant:
+    participant = await Participant.get_or_none(id=parse_id(participant_id, what="participant")).select_related("course", "user")
+    if participant is None:
+        raise NotFound(f"No participant with id {participant_id}")
+    return participant
+
+
+async def remove_participant(*, participant_id: str | int, actor: str) -> int:
+    """Delete a participant with their progress and link; the audit event keeps what was removed."""
+    async with in_transaction():
+        participant = await get_participant(participant_id)
+        summary = {
+            "name": participant.name,
+            "kind": participant.kind.value,
+            "status": participant.status.value,
+            "progress": participant.progress,
+            "score": participant.score,
+        }
+        await outbox.cancel_pending(participant_ids=[participant.id])
+        if participant.user_id is not None:
+            await EnrollmentExclusion.filter(course_id=participant.course_id, user_id=participant.user_id).delete()
+            await EnrollmentExclusion.create(course_id=participant.course_id, user_id=participant.user_id, removed_by=actor)
+        await participant.delete()
+        await audit.record(
+            actor=actor,
+            action="participant.remove",
+            target=f"participant:{participant.id}",
+            course_id=participant.course_id,
+            detail=summary,
+        )
+    return participant.id
+
+
+async def regenerate_link(
+    *, settings: Settings, participant_id: str | int, send_email: bool, actor: str, action: str = "participant.regenerate_link"
+) -> Enrolled:
+    """Replace a participant's link: the old one stops working at once."""
+    async with in_transaction():
+        participant = await get_participant(participant_id)
+        link = links.mint(settings=settings)
+        participant.link_hash = link.hash
+        await participant.save(update_fields=["link_hash"])
+        await outbox.cancel_pending(participant_ids=[participant.id])
+        if send_email:
+            await outbox.queue_link_messages(settings=settings, course=participant.course, items=[(participant, link)])
+        await audit.record(
+            actor=actor,
+            action=action,
+            target=f"participant:{participant.id}",
+            course_id=participant.course_id,
+            detail={"name": participant.name},
+        )
+    await participant.refresh_from_db()
+    return Enrolled(participant=participant, link=link.url)
+
+
+async def participant_for_link(*, settings: Settings, link: str) -> Participant | None:
+    """The participant a link belongs to, or None for a forged, unknown or revoked one (all alike)."""
+    digest = links.verified_hash(settings=settings, link=link)
+    if digest is None:
+        return None
+    participant = await Participant.get_or_none(link_hash=digest).select_related("course")
+    if participant is None or not participant.course.published:
+        return None
+    return participant
