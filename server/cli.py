@@ -195,8 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the web UI and GraphQL API")
     p.add_argument("--host", default=os.environ.get("ROSTER_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("ROSTER_PORT", "8000")))
-    p.add_argument("--workers", type=int, default=1, help="server processes")
-    p.add_argument("--grace", type=int, default=20, help="seconds to finish in-flight work on SIGTERM")
+    # String defaults from the environment go through type=int, so a bad value is a clean usage error.
+    p.add_argument("--workers", type=int, default=os.environ.get("ROSTER_WORKERS") or 1, help="server processes (ROSTER_WORKERS)")
+    p.add_argument(
+        "--grace",
+        type=int,
+        default=os.environ.get("ROSTER_GRACE_SECONDS") or 20,
+        help="seconds to finish in-flight work on SIGTERM (ROSTER_GRACE_SECONDS)",
+    )
     p.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from a proxy")
     p.set_defaults(func=cmd_serve)
 

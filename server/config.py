@@ -35,6 +35,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_bulk_entries: int = 10_000
     db_pool_max: int = 10
+    db_pool_timeout: float = 10.0  # seconds a request waits for a free connection
     mail_worker: bool = True
     mail_batch_size: int = 100
     mail_max_attempts: int = 6
@@ -83,11 +84,25 @@ class Settings:
             redis_url=env.get("ROSTER_REDIS_URL") or None,
             max_page_size=_int(env, "ROSTER_MAX_PAGE_SIZE", 500),
             db_pool_max=_int(env, "ROSTER_DB_POOL_MAX", 10),
+            db_pool_timeout=_seconds(env, "ROSTER_DB_POOL_TIMEOUT", 10.0),
             mail_worker=env.get("ROSTER_MAIL_WORKER", "1") not in {"0", "false", "no"},
             mail_max_attempts=_int(env, "ROSTER_MAIL_MAX_ATTEMPTS", 6),
             mail_templates_dir=Path(templates) if templates else None,
             auto_enroll_interval=float(_int(env, "ROSTER_AUTO_ENROLL_INTERVAL", 3600)),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, not {raw!r}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from server.config import Settings
@@ -32,9 +33,21 @@ def database_url(settings: Settings) -> str:
     return url
 
 
+def connection_config(settings: Settings) -> str | dict[str, Any]:
+    """Tortoise's connection entry; PostgreSQL goes through server.pgpool for its bounded acquire."""
+    url = database_url(settings)
+    if settings.is_sqlite:
+        return url
+    expanded = expand_db_url(url)
+    if expanded["engine"] != "tortoise.backends.asyncpg":
+        return url
+    credentials = {**expanded["credentials"], "acquire_timeout": settings.db_pool_timeout}
+    return {"engine": "server.pgpool", "credentials": credentials}
+
+
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url(settings)},
+        "connections": {"default": connection_config(settings)},
         "apps": {
             "models": {
                 "models": MODELS,
