@@ -20,13 +20,16 @@ from schema.courses import CourseMutation, CourseQuery
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.enrollment import EnrollmentMutation, EnrollmentQuery
 from schema.errors import ErrorCodes
+from schema.learning import LearningMutation
+from schema.limits import RateLimitStatus
 from schema.reports import ReportQuery
+from schema.session import SessionMutation, SessionQuery
 from server.config import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
-Query = merge_types("Query", (CourseQuery, DirectoryQuery, ReportQuery, EnrollmentQuery))
-Mutation = merge_types("Mutation", (DirectoryMutation, CourseMutation, EnrollmentMutation))
+Query = merge_types("Query", (CourseQuery, DirectoryQuery, ReportQuery, EnrollmentQuery, SessionQuery))
+Mutation = merge_types("Mutation", (DirectoryMutation, CourseMutation, EnrollmentMutation, LearningMutation, SessionMutation))
 
 
 class RosterSchema(strawberry.Schema):
@@ -39,6 +42,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # are module-level and shared. The token limit sets the parser's option, so it runs first.
     extensions: list = [
         ErrorCodes,
+        RateLimitStatus,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ParserCache, maxsize=512),
         partial(QueryDepthLimiter, max_depth=settings.max_query_depth),

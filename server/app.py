@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from schema import build_schema
 from schema.context import Context
 from server import db
 from server.config import Settings
+from server.services import ratelimit
 from server.web import RosterMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -36,6 +38,13 @@ class RosterGraphQL(GraphQL):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+        self.limiter = ratelimit.Limiter(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Link checks and sign-ins in this request count against the client's address.
+        address = (scope.get("client") or ("unknown", 0))[0]
+        with ratelimit.bind(limiter=self.limiter, address=address):
+            await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, settings=self.settings)
@@ -50,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield {}
         finally:
+            await graphql.limiter.close()
             await db.close_db()
 
     async def healthz(request: Request) -> Response:

@@ -46,6 +46,12 @@ class Settings:
     mail_templates_dir: Path | None = None
     auto_enroll_interval: float = 3600.0
     session_days: int = 14
+    # Rate limits on failures (see server/services/ratelimit.py); 0 turns a limit off.
+    rate_window_seconds: int = 900
+    rate_link_failures: int = 30
+    rate_signin_failures_per_address: int = 30
+    rate_signin_failures_per_account: int = 10
+    link_failure_floor_ms: int = 50
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -70,6 +76,7 @@ class Settings:
                 raise ConfigError("ROSTER_SECRET_KEYS is required when ROSTER_ENV=production")
             if any(len(k) < 32 for k in keys):
                 raise ConfigError("every ROSTER_SECRET_KEYS entry must be at least 32 characters")
+            _refuse_development_keys(keys, var_dir)
         elif not keys:
             keys = (_development_key(var_dir),)
         templates = env.get("ROSTER_MAIL_TEMPLATES")
@@ -89,6 +96,11 @@ class Settings:
             mail_max_attempts=_int(env, "ROSTER_MAIL_MAX_ATTEMPTS", 6),
             mail_templates_dir=Path(templates) if templates else None,
             auto_enroll_interval=float(_int(env, "ROSTER_AUTO_ENROLL_INTERVAL", 3600)),
+            rate_window_seconds=_int(env, "ROSTER_RATE_WINDOW_SECONDS", 900),
+            rate_link_failures=_int(env, "ROSTER_RATE_LINK_FAILURES", 30),
+            rate_signin_failures_per_address=_int(env, "ROSTER_RATE_SIGNIN_FAILURES_PER_ADDRESS", 30),
+            rate_signin_failures_per_account=_int(env, "ROSTER_RATE_SIGNIN_FAILURES_PER_ACCOUNT", 10),
+            link_failure_floor_ms=_int(env, "ROSTER_LINK_FAILURE_FLOOR_MS", 50),
         )
 
 
@@ -113,6 +125,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+# Values from .env.example, docs and tutorials: a key anyone can read is no key.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "secret-key-here", "example", "placeholder")
+
+
+def _refuse_development_keys(keys: tuple[str, ...], var_dir: Path) -> None:
+    """Production must not sign links with a placeholder or with the development key left in var/."""
+    for key in keys:
+        lowered = key.lower()
+        if any(marker in lowered for marker in PLACEHOLDER_MARKERS) or len(set(key)) < 8:
+            raise ConfigError("ROSTER_SECRET_KEYS holds a placeholder value: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+    dev_key = var_dir / "secret_key"
+    try:
+        dev = dev_key.read_text().strip() if dev_key.exists() else ""
+    except OSError:
+        dev = ""
+    if dev and dev in keys:
+        raise ConfigError(f"ROSTER_SECRET_KEYS holds the development key from {dev_key}: production needs its own")
 
 
 def _development_key(var_dir: Path) -> str:

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from server.models import ApiToken, Session, User
-from server.services import audit
+from server.services import audit, ratelimit
 from server.services.errors import BadInput, NotFound, Unauthenticated
 from server.services.security import new_token, token_hash
 
@@ -106,6 +106,7 @@ async def set_password(*, username: str, password: str, actor: str = "cli") -> U
 
 async def sign_in(*, username: str, password: str, session_days: int) -> tuple[User, str]:
     """Check a password and open a session; the session secret goes into the cookie only."""
+    await ratelimit.check_signin(username=username)
     user = await User.get_or_none(username=username.strip(), active=True)
     stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
     try:
@@ -115,7 +116,9 @@ async def sign_in(*, username: str, password: str, session_days: int) -> tuple[U
         ok = False
     if not ok or user is None:
         await audit.record(actor=f"user:{username.strip()[:150]}", action="signin.failure", target=f"user:{username.strip()[:150]}")
+        await ratelimit.record_signin_failure(username=username)
         raise Unauthenticated("Wrong username or password")
+    await ratelimit.record_signin_success(username=username)
     secret = new_token()
     await Session.create(token_hash=token_hash(secret), user=user, expires_at=now() + timedelta(days=session_days))
     await audit.record(actor=f"user:{user.username}", action="signin.success", target=f"user:{user.username}")

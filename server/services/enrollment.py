@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from server.config import Settings
 from server.models import Course, EnrollmentExclusion, Group, Participant, ParticipantKind, User
-from server.services import audit, links, outbox
+from server.services import audit, links, outbox, ratelimit
 from server.services.directory import CHUNK, chunks, users_by_username
 from server.services.emails import InvalidEmail, normalize_email
 from server.services.errors import BadInput, NotFound, parse_id
@@ -330,10 +331,11 @@ async def regenerate_link(
 
 async def participant_for_link(*, settings: Settings, link: str) -> Participant | None:
     """The participant a link belongs to, or None for a forged, unknown or revoked one (all alike)."""
+    started = time.monotonic()
+    await ratelimit.check_link()
     digest = links.verified_hash(settings=settings, link=link)
-    if digest is None:
-        return None
-    participant = await Participant.get_or_none(link_hash=digest).select_related("course")
+    participant = await Participant.get_or_none(link_hash=digest).select_related("course") if digest else None
     if participant is None or not participant.course.published:
+        await ratelimit.record_link_failure(started=started)
         return None
     return participant

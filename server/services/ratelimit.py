@@ -1,0 +1,210 @@
+"""Rate limits on failed link checks and sign-ins: per client address, and per account for sign-ins.
+
+Only failures count, in fixed windows. The limiter of the current request is bound by the HTTP
+layer (`bind`), so the link and sign-in services need no request object; outside a request (CLI,
+direct service calls) nothing is limited. In-process by default; with ROSTER_REDIS_URL every
+process shares the counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol
+
+from server.config import Settings
+from server.services.errors import RosterError
+
+log = logging.getLogger("roster.ratelimit")
+
+
+class RateLimited(RosterError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed attempts from here; try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    limit: int  # failures allowed per window, then attempts are refused; 0 turns the rule off
+    window: int  # seconds
+
+
+class Backend(Protocol):
+    async def count(self, key: str) -> tuple[int, int]: ...
+
+    async def add(self, key: str, window: int) -> int: ...
+
+    async def clear(self, key: str) -> None: ...
+
+
+class MemoryBackend:
+    """Counters in this process: fixed windows, swept as they expire."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._lock = asyncio.Lock()
+
+    async def count(self, key: str) -> tuple[int, int]:
+        """(failures in the current window, seconds until it ends)."""
+        entry = self._counts.get(key)
+        now = time.monotonic()
+        if entry is None or entry[1] <= now:
+            return 0, 0
+        return entry[0], max(1, int(entry[1] - now + 0.999))
+
+    async def add(self, key: str, window: int) -> int:
+        async with self._lock:
+            now = time.monotonic()
+            if len(self._counts) > 100_000:  # a flood from many addresses must not grow memory forever
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count, ends = self._counts.get(key, (0, 0.0))
+            if ends <= now:
+                count, ends = 0, now + window
+            self._counts[key] = (count + 1, ends)
+            return count + 1
+
+    async def clear(self, key: str) -> None:
+        self._counts.pop(key, None)
+
+
+class RedisBackend:
+    """Counters in Redis, so every server process sees the same failures."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self.redis = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    async def count(self, key: str) -> tuple[int, int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            value, ttl = await pipe.get(key).ttl(key).execute()
+        if value is None or ttl is None or ttl < 0:
+            return 0, 0
+        return int(value), max(1, int(ttl))
+
+    async def add(self, key: str, window: int) -> int:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            count, _ = await pipe.incr(key).expire(key, window, nx=True).execute()
+        return int(count)
+
+    async def clear(self, key: str) -> None:
+        await self.redis.delete(key)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+class Limiter:
+    """The thresholds of one app and where their counters live."""
+
+    def __init__(self, settings: Settings, backend: Backend | None = None, prefix: str = "roster:rl") -> None:
+        window = settings.rate_window_seconds
+        self.link = Rule("link", settings.rate_link_failures, window)
+        self.signin_address = Rule("signin-address", settings.rate_signin_failures_per_address, window)
+        self.signin_account = Rule("signin-account", settings.rate_signin_failures_per_account, window)
+        self.link_failure_floor = settings.link_failure_floor_ms / 1000
+        self.backend: Backend = backend or (RedisBackend(settings.redis_url) if settings.redis_url else MemoryBackend())
+        self.prefix = prefix
+
+    def _key(self, rule: Rule, subject: str) -> str:
+        # Hashed, so a long or odd username makes a short, safe key and Redis never holds it in clear.
+        return f"{self.prefix}:{rule.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+
+    async def check(self, rule: Rule, subject: str) -> None:
+        """Refuse the attempt when the subject already failed `limit` times in this window."""
+        try:
+            count, retry_after = await self.backend.count(self._key(rule, subject))
+        except Exception:  # noqa: BLE001 -- an unreachable Redis must not take sign-in and links down
+            log.warning("rate-limit store unreachable; %s not checked", rule.name)
+            return
+        if rule.limit > 0 and count >= rule.limit:
+            raise RateLimited(retry_after or rule.window)
+
+    async def fail(self, rule: Rule, subject: str) -> None:
+        try:
+            await self.backend.add(self._key(rule, subject), rule.window)
+        except Exception:  # noqa: BLE001 -- see check()
+            log.warning("rate-limit store unreachable; %s failure not counted", rule.name)
+
+    async def clear(self, rule: Rule, subject: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.backend.clear(self._key(rule, subject))
+
+    async def close(self) -> None:
+        if isinstance(self.backend, RedisBackend):
+            await self.backend.close()
+
+
+@dataclass(frozen=True)
+class _Caller:
+    limiter: Limiter
+    address: str
+
+
+_current: ContextVar[_Caller | None] = ContextVar("roster_ratelimit_caller", default=None)
+
+
+@contextlib.contextmanager
+def bind(*, limiter: Limiter, address: str) -> Iterator[None]:
+    """Limit the link checks and sign-ins of the current request by this client address."""
+    token = _current.set(_Caller(limiter, address))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+async def check_link() -> None:
+    """Before a link lookup: refuse an address that failed too many link checks."""
+    caller = _current.get()
+    if caller is not None:
+        await caller.limiter.check(caller.limiter.link, caller.address)
+
+
+async def record_link_failure(*, started: float) -> None:
+    """A forged, unknown or revoked link: count it, and answer no sooner than the floor so all three take alike."""
+    caller = _current.get()
+    if caller is None:
+        return
+    await caller.limiter.fail(caller.limiter.link, caller.address)
+    remaining = caller.limiter.link_failure_floor - (time.monotonic() - started)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
+def _account(username: str) -> str:
+    return username.strip().casefold()[:200]
+
+
+async def check_signin(*, username: str) -> None:
+    """Before checking a password: refuse an address or an account with too many recent failures."""
+    caller = _current.get()
+    if caller is None:
+        return
+    await caller.limiter.check(caller.limiter.signin_address, caller.address)
+    await caller.limiter.check(caller.limiter.signin_account, _account(username))
+
+
+async def record_signin_failure(*, username: str) -> None:
+    caller = _current.get()
+    if caller is None:
+        return
+    await caller.limiter.fail(caller.limiter.signin_address, caller.address)
+    await caller.limiter.fail(caller.limiter.signin_account, _account(username))
+
+
+async def record_signin_success(*, username: str) -> None:
+    """The right password clears the account's count (not the address's: it may be guessing others)."""
+    caller = _current.get()
+    if caller is not None:
+        await caller.limiter.clear(caller.limiter.signin_account, _account(username))
