@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from schema.audit import AuditMutation, AuditQuery
 from schema.courses import CourseMutation, CourseQuery
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.enrollment import EnrollmentMutation, EnrollmentQuery
@@ -28,8 +29,8 @@ from server.config import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
-Query = merge_types("Query", (CourseQuery, DirectoryQuery, ReportQuery, EnrollmentQuery, SessionQuery))
-Mutation = merge_types("Mutation", (DirectoryMutation, CourseMutation, EnrollmentMutation, LearningMutation, SessionMutation))
+Query = merge_types("Query", (CourseQuery, DirectoryQuery, ReportQuery, EnrollmentQuery, SessionQuery, AuditQuery))
+Mutation = merge_types("Mutation", (DirectoryMutation, CourseMutation, EnrollmentMutation, LearningMutation, SessionMutation, AuditMutation))
 
 
 class RosterSchema(strawberry.Schema):

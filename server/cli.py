@@ -157,6 +157,27 @@ def cmd_list_tokens(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from server.services import audit
+
+    async def work(settings: Settings) -> str:
+        if not 0 < args.first <= 10_000:
+            raise CommandError("--first must be between 1 and 10000")
+        found = await audit.page(first=args.first, action=args.action, actor=args.actor, course_id=args.course)
+        lines = [
+            f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.target}\t"
+            + (f"course:{e.course_id}\t" if e.course_id is not None else "")
+            + json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
+            for e in found.events
+        ]
+        more = f"\n… more: raise --first (showing the newest {args.first})" if found.has_next else ""
+        return "\n".join(lines) + more if lines else "No audit events match"
+
+    return _run(work)
+
+
 def cmd_import_directory(args: argparse.Namespace) -> int:
     from server.services import directory
 
@@ -229,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_revoke_token)
 
     sub.add_parser("list-tokens", help="list API tokens (never their secret)").set_defaults(func=cmd_list_tokens)
+
+    p = sub.add_parser("audit", help="print audit events, newest first")
+    p.add_argument("--first", type=int, default=50, help="how many events (default 50)")
+    p.add_argument("--action", help="only this action, e.g. signin.failure")
+    p.add_argument("--actor", help="only this actor, e.g. user:alice or token:hr-sync")
+    p.add_argument("--course", type=int, help="only events of this course id")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("import-directory", help="load users and groups from CSV or JSON")
     p.add_argument("file")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from server.models import AuditEvent
+from server.services.errors import BadInput
 
 
 async def record(*, actor: str, action: str, target: str, course_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
@@ -36,3 +40,33 @@ async def events(
 
 
 BATCH = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[AuditEvent]
+    has_next: bool
+
+
+def _cursor_id(after: str | None) -> int | None:
+    if after is None or after == "":
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(after.encode() + b"==").decode().removeprefix("audit:"))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadInput("after is not a cursor this list gave out") from None
+    if not 0 < value < 2**31:
+        raise BadInput("after is not a cursor this list gave out")
+    return value
+
+
+def cursor(event: AuditEvent) -> str:
+    return base64.urlsafe_b64encode(f"audit:{event.id}".encode()).decode().rstrip("=")
+
+
+async def page(
+    *, first: int, after: str | None = None, action: str | None = None, actor: str | None = None, course_id: int | None = None
+) -> Page:
+    """One page of the audit log, newest first; the cursor is the last event seen."""
+    rows = await events(first=first + 1, after=_cursor_id(after), action=action, course_id=course_id, actor=actor)
+    return Page(events=rows[:first], has_next=len(rows) > first)

@@ -56,8 +56,8 @@ async def create_token(*, name: str, scope: str, actor: str = "cli") -> tuple[Ap
     if scope not in {s.value for s in Scope}:
         raise BadInput(f"scope must be one of {', '.join(s.value for s in Scope)}")
     name = name.strip()
-    if not name:
-        raise BadInput("A token needs a name")
+    if not name or len(name) > 200:
+        raise BadInput("A token needs a name of at most 200 characters")
     secret = "rst_" + new_token()
     token = await ApiToken.create(name=name, scope=scope, token_hash=token_hash(secret))
     await audit.record(actor=actor, action="token.create", target=f"token:{token.id}", detail={"name": name, "scope": scope})
