@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from server.models import Course, Membership, User
+from server.models import Choice, Course, Lesson, LessonCompletion, Membership, Question, Quiz, User
 
 
 async def _users(ids: Sequence[int]) -> list[User | None]:
@@ -26,8 +26,48 @@ async def _group_members(group_ids: Sequence[int]) -> list[list[User]]:
     return [members[g] for g in group_ids]
 
 
+async def _lessons(course_ids: Sequence[int]) -> list[list[Lesson]]:
+    found: dict[int, list[Lesson]] = {c: [] for c in course_ids}
+    for lesson in await Lesson.filter(course_id__in=list(course_ids)).order_by("position", "id"):
+        found[lesson.course_id].append(lesson)
+    return [found[c] for c in course_ids]
+
+
+async def _quizzes(course_ids: Sequence[int]) -> list[Quiz | None]:
+    found = {q.course_id: q for q in await Quiz.filter(course_id__in=list(course_ids))}
+    return [found.get(c) for c in course_ids]
+
+
+async def _questions(quiz_ids: Sequence[int]) -> list[list[Question]]:
+    found: dict[int, list[Question]] = {q: [] for q in quiz_ids}
+    for question in await Question.filter(quiz_id__in=list(quiz_ids)).order_by("position", "id"):
+        found[question.quiz_id].append(question)
+    return [found[q] for q in quiz_ids]
+
+
+async def _choices(question_ids: Sequence[int]) -> list[list[Choice]]:
+    found: dict[int, list[Choice]] = {q: [] for q in question_ids}
+    for choice in await Choice.filter(question_id__in=list(question_ids)).order_by("position", "id"):
+        found[choice.question_id].append(choice)
+    return [found[q] for q in question_ids]
+
+
+async def _completed_lessons(participant_ids: Sequence[int]) -> list[set[int]]:
+    found: dict[int, set[int]] = {p: set() for p in participant_ids}
+    for participant_id, lesson_id in await LessonCompletion.filter(participant_id__in=list(participant_ids)).values_list(
+        "participant_id", "lesson_id"
+    ):
+        found[participant_id].add(lesson_id)
+    return [found[p] for p in participant_ids]
+
+
 class Loaders:
     def __init__(self) -> None:
         self.user = DataLoader(load_fn=_users)
         self.course = DataLoader(load_fn=_courses)
         self.group_members = DataLoader(load_fn=_group_members)
+        self.lessons = DataLoader(load_fn=_lessons)
+        self.quiz = DataLoader(load_fn=_quizzes)
+        self.questions = DataLoader(load_fn=_questions)
+        self.choices = DataLoader(load_fn=_choices)
+        self.completed_lessons = DataLoader(load_fn=_completed_lessons)

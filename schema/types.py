@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from schema.content import MANAGER, Audience, Lesson, Quiz
 from schema.context import Info
 from server import models
 from server.services import enrollment
@@ -54,9 +55,19 @@ class Course:
     published: bool
     created_at: datetime
     _model: strawberry.Private[models.Course]
+    _audience: strawberry.Private[Audience] = MANAGER
+
+    @strawberry.field(description="The lessons in their order.")
+    async def lessons(self, info: Info) -> list[Lesson]:
+        return [Lesson.from_model(lesson, self._audience) for lesson in await info.context.loaders.lessons.load(self._model.id)]
+
+    @strawberry.field(description="The course's quiz, if it has one.")
+    async def quiz(self, info: Info) -> Quiz | None:
+        quiz = await info.context.loaders.quiz.load(self._model.id)
+        return Quiz.from_model(quiz, self._audience) if quiz else None
 
     @classmethod
-    def from_model(cls, course: models.Course) -> Course:
+    def from_model(cls, course: models.Course, audience: Audience = MANAGER) -> Course:
         return cls(
             id=strawberry.ID(str(course.id)),
             title=course.title,
@@ -64,6 +75,7 @@ class Course:
             published=course.published,
             created_at=course.created_at,
             _model=course,
+            _audience=audience,
         )
 
 
@@ -187,3 +199,9 @@ class ParticipantConnection:
 class ParticipantView:
     participant: Participant
     course: Course
+
+    @classmethod
+    def for_participant(cls, participant: models.Participant) -> ParticipantView:
+        """What the participant sees: their own lesson completions, and no answers."""
+        audience = Audience(participant_id=participant.id, reveal_answers=False)
+        return cls(participant=Participant.from_model(participant), course=Course.from_model(participant.course, audience))

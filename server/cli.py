@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="serve the web UI and GraphQL API")
-    p.add_argument("--host", default=os.environ.get("ROSTER_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("ROSTER_PORT", "8000")))
+    p.add_argument("--host", default=os.environ.get("ROSTER_HOST") or "127.0.0.1", help="address to listen on (ROSTER_HOST)")
+    p.add_argument("--port", type=int, default=os.environ.get("ROSTER_PORT") or 8000, help="port (ROSTER_PORT)")
     # String defaults from the environment go through type=int, so a bad value is a clean usage error.
     p.add_argument("--workers", type=int, default=os.environ.get("ROSTER_WORKERS") or 1, help="server processes (ROSTER_WORKERS)")
     p.add_argument(
