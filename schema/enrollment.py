@@ -8,7 +8,7 @@ import strawberry
 
 from schema.context import Info
 from schema.permissions import IsAdmin
-from schema.types import Course, EnrolledParticipant, EnrollmentResult, Participant, ParticipantView, RemovalResult
+from schema.types import EnrolledParticipant, EnrollmentResult, ParticipantView, RemovalResult
 from server.services import enrollment
 
 
@@ -19,7 +19,7 @@ class EnrollmentQuery:
         participant = await enrollment.participant_for_link(settings=info.context.settings, link=link)
         if participant is None:
             return None
-        return ParticipantView(participant=Participant.from_model(participant), course=Course.from_model(participant.course))
+        return ParticipantView.for_participant(participant)
 
 
 @strawberry.type

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +20,12 @@ class ReportOrder(StrEnum):
     NAME = "name"
     PROGRESS = "progress"
     STATUS = "status"
+    LAST_ACTIVITY = "last_activity_at"
+    SCORE = "score"
+
+
+# Columns that may be NULL: their NULL rows come after every valued row, in either direction.
+NULLABLE = {ReportOrder.LAST_ACTIVITY, ReportOrder.SCORE}
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,10 @@ async def course_report(
     """One page of the report in a stable order; two queries whatever the page or course size."""
     query = _filtered(course_id, flt)
     total = await query.count()
+    if order in NULLABLE:
+        rows, has_next = await _nullable_page(query, order.value, first=first, after=after, descending=descending)
+        cursors = [encode_cursor(_plain(getattr(r, order.value)), r.id) for r in rows]
+        return ReportPage(rows=rows, has_next=has_next, total=total, cursors=cursors)
     column = order.value
     if after:
         value, row_id = decode_cursor(after)
@@ -88,5 +99,37 @@ async def course_report(
     return ReportPage(rows=rows, has_next=has_next, total=total, cursors=cursors)
 
 
+async def _nullable_page(query, column: str, *, first: int, after: str | None, descending: bool) -> tuple[list[Participant], bool]:
+    """Valued rows in order, then NULL rows by id: the same on SQLite and PostgreSQL, which sort NULLs differently."""
+    op = "lt" if descending else "gt"
+    direction = "-" if descending else ""
+    in_nulls = False
+    valued = query.filter(**{f"{column}__isnull": False})
+    nulls = query.filter(**{f"{column}__isnull": True})
+    if after:
+        raw, row_id = decode_cursor(after)
+        if raw is None:
+            in_nulls = True
+            nulls = nulls.filter(**{f"id__{op}": row_id})
+        else:
+            value = _parse_datetime(raw) if column.endswith("_at") else raw
+            valued = valued.filter(Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id}))
+    rows: list[Participant] = []
+    if not in_nulls:
+        rows = await valued.order_by(f"{direction}{column}", f"{direction}id").limit(first + 1)
+    if len(rows) <= first:
+        rows += await nulls.order_by(f"{direction}id").limit(first + 1 - len(rows))
+    return rows[:first], len(rows) > first
+
+
+def _parse_datetime(raw: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise BadInput("The cursor is not one this report gave out") from None
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
     return value.value if isinstance(value, StrEnum) else value
