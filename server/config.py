@@ -43,6 +43,8 @@ class Settings:
     mail_send_timeout: float = 30.0
     mail_lease_seconds: float = 120.0
     mail_poll_seconds: float = 1.0
+    # First retry delay; each further attempt doubles it (with jitter).
+    mail_retry_seconds: float = 30.0
     mail_templates_dir: Path | None = None
     auto_enroll_interval: float = 3600.0
     session_days: int = 14
@@ -94,6 +96,11 @@ class Settings:
             db_pool_timeout=_seconds(env, "ROSTER_DB_POOL_TIMEOUT", 10.0),
             mail_worker=env.get("ROSTER_MAIL_WORKER", "1") not in {"0", "false", "no"},
             mail_max_attempts=_int(env, "ROSTER_MAIL_MAX_ATTEMPTS", 6),
+            mail_batch_size=max(1, _int(env, "ROSTER_MAIL_BATCH_SIZE", 100)),
+            mail_connections=max(1, _int(env, "ROSTER_MAIL_CONNECTIONS", 4)),
+            mail_send_timeout=_seconds(env, "ROSTER_MAIL_SEND_TIMEOUT", 30.0),
+            mail_lease_seconds=_seconds(env, "ROSTER_MAIL_LEASE_SECONDS", 120.0),
+            mail_retry_seconds=_seconds(env, "ROSTER_MAIL_RETRY_SECONDS", 30.0),
             mail_templates_dir=Path(templates) if templates else None,
             auto_enroll_interval=float(_int(env, "ROSTER_AUTO_ENROLL_INTERVAL", 3600)),
             rate_window_seconds=_int(env, "ROSTER_RATE_WINDOW_SECONDS", 900),
