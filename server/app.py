@@ -17,9 +17,10 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from schema import build_schema
-from schema.context import Context
+from schema.context import Context, resolve_principal
 from server import db
 from server.config import Settings
+from server.report_csv import report_csv_endpoint
 from server.services import ratelimit
 from server.web import RosterMiddleware
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/reports/{course_id}.csv", report_csv_endpoint(resolve_principal)),
         Route("/", page("index.html")),
         Route("/learn", page("learn.html")),
         Route("/learning", page("learning.html")),
