@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from server.models import Group, Membership, User
@@ -123,11 +124,8 @@ async def search_users(*, search: str | None, first: int) -> list[User]:
     query = User.all()
     if search and search.strip():
         term = search.strip()
-        query = (
-            query.filter(username__icontains=term)
-            | query.filter(display_name__icontains=term)
-            | query.filter(email_key__icontains=term.casefold())
-        )
+        # One query: OR of Q objects (Tortoise QuerySets cannot be combined with `|`).
+        query = query.filter(Q(username__icontains=term) | Q(display_name__icontains=term) | Q(email_key__icontains=term.casefold()))
     return await query.order_by("username").limit(first)
 
 
