@@ -34,3 +34,19 @@ class ErrorCodes(SchemaExtension):
         rid = getattr(rid, "request_id", "-")
         log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path or [])), rid, exc_info=original)
         return GraphQLError(MASKED.format(rid=rid), error.nodes, path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"})
+
+
+def code_early_errors(errors: list[GraphQLError]) -> None:
+    """Parse and validation errors never reach ErrorCodes.on_operation's result: give them their code here."""
+    for error in errors:
+        if (error.extensions or {}).get("code"):
+            continue
+        original = error.original_error
+        if original is not None and not isinstance(original, GraphQLError):
+            log.error("unexpected error before execution", exc_info=original)
+            error.message = MASKED.format(rid="-")
+            error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        elif error.message.startswith("Syntax Error"):
+            error.extensions = {"code": "GRAPHQL_PARSE_FAILED"}
+        else:
+            error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}
