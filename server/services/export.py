@@ -33,7 +33,7 @@ COLUMNS = [
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> Any:
+def cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -57,7 +57,7 @@ async def report_csv(*, course_id: int, batch_size: int = BATCH) -> AsyncIterato
     while True:
         rows = await Participant.filter(course_id=course_id, id__gt=last_id).order_by("id").limit(batch_size).values_list(*fields)
         for row in rows:
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([cell(v) for v in row])
         if rows:
             last_id = rows[-1][0]
         yield buffer.getvalue().encode()
