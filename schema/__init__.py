@@ -8,33 +8,38 @@ from pathlib import Path
 import strawberry
 from strawberry.extensions import (
     DisableIntrospection,
+    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
+    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.tools import merge_types
 
 from schema.audit import AuditMutation, AuditQuery
+from schema.autoenroll import AutoEnrollMutation, AutoEnrollQuery
 from schema.courses import CourseMutation, CourseQuery
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.enrollment import EnrollmentMutation, EnrollmentQuery
-from schema.errors import ErrorCodes, code_early_errors
+from schema.errors import ErrorCodes
 from schema.learning import LearningMutation
-from schema.limits import QueryShapeLimiter, RateLimitStatus
+from schema.limits import RateLimitStatus
 from schema.reports import ReportQuery
 from schema.session import SessionMutation, SessionQuery
 from server.config import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
-Query = merge_types("Query", (CourseQuery, DirectoryQuery, ReportQuery, EnrollmentQuery, SessionQuery, AuditQuery))
-Mutation = merge_types("Mutation", (DirectoryMutation, CourseMutation, EnrollmentMutation, LearningMutation, SessionMutation, AuditMutation))
+Query = merge_types("Query", (CourseQuery, AutoEnrollQuery, DirectoryQuery, ReportQuery, EnrollmentQuery, SessionQuery, AuditQuery))
+Mutation = merge_types(
+    "Mutation",
+    (DirectoryMutation, AutoEnrollMutation, CourseMutation, EnrollmentMutation, LearningMutation, SessionMutation, AuditMutation),
+)
 
 
 class RosterSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
-        """Errors are logged by ErrorCodes, once and without request data; early ones get their code here."""
-        code_early_errors(errors)
+        """Errors are logged by ErrorCodes, once and without request data."""
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -45,7 +50,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RateLimitStatus,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ParserCache, maxsize=512),
-        partial(QueryShapeLimiter, max_depth=settings.max_query_depth, max_aliases=settings.max_aliases),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
         partial(ValidationCache, maxsize=512),
     ]
     if settings.production:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
-from server.models import Choice, Course, Lesson, LessonCompletion, Membership, Question, Quiz, User
+from server.models import AutoEnrollRule, Choice, Course, Group, Lesson, LessonCompletion, Membership, Question, Quiz, User
 
 
 async def _users(ids: Sequence[int]) -> list[User | None]:
@@ -61,11 +61,29 @@ async def _completed_lessons(participant_ids: Sequence[int]) -> list[set[int]]:
     return [found[p] for p in participant_ids]
 
 
+async def _auto_enroll_groups(course_ids: Sequence[int]) -> list[list[Group]]:
+    found: dict[int, list[Group]] = {c: [] for c in course_ids}
+    for rule in await AutoEnrollRule.filter(course_id__in=list(course_ids)).select_related("group").order_by("id"):
+        found[rule.course_id].append(rule.group)
+    return [found[c] for c in course_ids]
+
+
+async def _in_group(keys: Sequence[tuple[int, str]]) -> list[bool]:
+    """Keys are (user id, group name): is the user a member of that group now."""
+    user_ids = sorted({k[0] for k in keys})
+    names = sorted({k[1] for k in keys})
+    rows = await Membership.filter(user_id__in=user_ids, group__name__in=names).values_list("user_id", "group__name")
+    found = {(uid, name) for uid, name in rows}
+    return [k in found for k in keys]
+
+
 class Loaders:
     def __init__(self) -> None:
         self.user = DataLoader(load_fn=_users)
         self.course = DataLoader(load_fn=_courses)
         self.group_members = DataLoader(load_fn=_group_members)
+        self.auto_enroll_groups = DataLoader(load_fn=_auto_enroll_groups)
+        self.in_group = DataLoader(load_fn=_in_group)
         self.lessons = DataLoader(load_fn=_lessons)
         self.quiz = DataLoader(load_fn=_quizzes)
         self.questions = DataLoader(load_fn=_questions)

@@ -42,9 +42,24 @@ class DirectoryMutation:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_group(self, info: Info, name: str, members: list[str] = []) -> Group:  # noqa: B006
         actor = (await info.context.principal()).name
-        return Group.from_model(await directory.create_group(name=name, members=members, actor=actor))
+        return Group.from_model(await directory.create_group(name=name, members=members, actor=actor, settings=info.context.settings))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def add_group_members(self, info: Info, group: str, usernames: list[str]) -> Group:
         actor = (await info.context.principal()).name
-        return Group.from_model(await directory.add_group_members(group=group, usernames=usernames, actor=actor))
+        group_model = await directory.add_group_members(group=group, usernames=usernames, actor=actor, settings=info.context.settings)
+        return Group.from_model(group_model)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Take users out of a group; their enrollments and progress stay.")
+    async def remove_group_members(self, info: Info, group: str, usernames: list[str]) -> Group:
+        actor = (await info.context.principal()).name
+        return Group.from_model(await directory.remove_group_members(group=group, usernames=usernames, actor=actor))
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Deactivate a user (they keep their enrollments, get no new ones and cannot sign in) or reactivate them.",
+    )
+    async def set_user_active(self, info: Info, username: str, active: bool) -> User:
+        actor = (await info.context.principal()).name
+        user = await directory.set_user_active(username=username, active=active, actor=actor, settings=info.context.settings)
+        return User.from_model(user)

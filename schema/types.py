@@ -66,6 +66,10 @@ class Course:
         quiz = await info.context.loaders.quiz.load(self._model.id)
         return Quiz.from_model(quiz, self._audience) if quiz else None
 
+    @strawberry.field(description="Groups whose active members are enrolled automatically, now and when they join.")
+    async def auto_enroll_groups(self, info: Info) -> list[Group]:
+        return [Group.from_model(g) for g in await info.context.loaders.auto_enroll_groups.load(self._model.id)]
+
     @classmethod
     def from_model(cls, course: models.Course, audience: Audience = MANAGER) -> Course:
         return cls(
@@ -98,6 +102,13 @@ class Participant:
     email_error: str | None
     email_sent_at: datetime | None
     _model: strawberry.Private[models.Participant]
+
+    @strawberry.field(description="For a participant enrolled through a group: whether they still belong to it (null otherwise).")
+    async def in_enrolled_group(self, info: Info) -> bool | None:
+        via = self._model.enrolled_via or ""
+        if self._model.user_id is None or not via.startswith("group:"):
+            return None
+        return await info.context.loaders.in_group.load((self._model.user_id, via.removeprefix("group:")))
 
     @strawberry.field
     async def user(self, info: Info) -> User | None:

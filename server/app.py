@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -22,7 +21,7 @@ from schema.context import Context, resolve_principal
 from server import db
 from server.config import Settings
 from server.report_csv import report_csv_endpoint
-from server.services import ratelimit
+from server.services import autoenroll, ratelimit
 from server.web import RosterMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -48,16 +47,6 @@ class RosterGraphQL(GraphQL):
         with ratelimit.bind(limiter=self.limiter, address=address):
             await super().__call__(scope, receive, send)
 
-    def parse_json(self, data: str | bytes) -> Any:
-        # Only a JSON object is a GraphQL request: anything else is the client's mistake (400), never a 500.
-        try:
-            parsed = super().parse_json(data)
-        except UnicodeDecodeError:
-            raise HTTPException(400, "The request body is not UTF-8 JSON") from None
-        if not isinstance(parsed, dict | list):
-            raise HTTPException(400, "The request body must be a JSON object")
-        return parsed
-
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, settings=self.settings)
 
@@ -68,9 +57,11 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await db.init_db(settings)
+        auto_enroll = autoenroll.start_periodic(settings)
         try:
             yield {}
         finally:
+            await autoenroll.stop_periodic(auto_enroll)
             await graphql.limiter.close()
             await db.close_db()
 

@@ -191,11 +191,28 @@ def cmd_import_directory(args: argparse.Namespace) -> int:
 
     async def work(settings: Settings) -> str:
         rows, errors = directory.parse_directory(text, fmt=fmt)
-        report = await directory.import_directory(rows=rows, actor="cli:import-directory", sync=args.sync)
+        if args.sync and errors:
+            for line, message in errors:
+                print(f"{path}:{line}: rejected: {message}", file=sys.stderr)
+            # A rejected row would read as a user missing from the file, and be deactivated.
+            raise CommandError(f"--sync changes nothing while {path.name} has rejected rows; fix them and run it again")
+        report = await directory.import_directory(rows=rows, actor="cli:import-directory", sync=args.sync, settings=settings)
         report.errors = errors + report.errors
         for line, message in report.errors:
             print(f"{path}:{line}: rejected: {message}", file=sys.stderr)
+        for change in report.changes:
+            print(change)
         return f"Imported {path.name}: {report.summary()}"
+
+    return _run(work)
+
+
+def cmd_sync_enrollments(args: argparse.Namespace) -> int:
+    from server.services import autoenroll
+
+    async def work(settings: Settings) -> str:
+        report = await autoenroll.catch_up(settings=settings, actor="cli:sync-enrollments")
+        return f"Auto-enrollment: {report.summary()}"
 
     return _run(work)
 
@@ -262,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--sync", action="store_true", help="make the directory match the file")
     p.set_defaults(func=cmd_import_directory)
+
+    p = sub.add_parser("sync-enrollments", help="re-check every auto-enrollment rule and enroll whoever was missed")
+    p.set_defaults(func=cmd_sync_enrollments)
 
     p = sub.add_parser("demo", help="seed a demo course, users, groups and an admin token")
     p.add_argument("--if-empty", action="store_true", help="do nothing when the database already has courses")

@@ -14,6 +14,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from server.config import Settings
 from server.models import Group, Membership, User
 from server.services import audit
 from server.services.emails import InvalidEmail, normalize_email
@@ -72,7 +73,7 @@ async def users_by_username(usernames: Iterable[str]) -> dict[str, User]:
     return found
 
 
-async def create_group(*, name: str, members: Sequence[str] = (), actor: str) -> Group:
+async def create_group(*, name: str, members: Sequence[str] = (), actor: str, settings: Settings | None = None) -> Group:
     group_name = clean_group_name(name)
     async with in_transaction():
         if await Group.filter(name=group_name).exists():
@@ -80,11 +81,11 @@ async def create_group(*, name: str, members: Sequence[str] = (), actor: str) ->
         group = await Group.create(name=group_name)
         await audit.record(actor=actor, action="group.create", target=f"group:{group_name}")
         if members:
-            await add_group_members(group=group_name, usernames=members, actor=actor)
+            await add_group_members(group=group_name, usernames=members, actor=actor, settings=settings)
     return group
 
 
-async def add_group_members(*, group: str, usernames: Sequence[str], actor: str) -> Group:
+async def add_group_members(*, group: str, usernames: Sequence[str], actor: str, settings: Settings | None = None) -> Group:
     """Add users to a group; unknown usernames are an error naming them, nothing is half-added."""
     target = await Group.get_or_none(name=group.strip())
     if target is None:
@@ -98,7 +99,7 @@ async def add_group_members(*, group: str, usernames: Sequence[str], actor: str)
         added = await add_memberships(group_id=target.id, user_ids=[u.id for u in users.values()])
         if added:
             await audit.record(actor=actor, action="group.add_members", target=f"group:{target.name}", detail={"added": len(added)})
-            await _after_members_added(group=target, user_ids=added, actor=actor)
+            await _after_members_added(group=target, user_ids=added, actor=actor, settings=settings)
     return target
 
 
@@ -107,17 +108,55 @@ async def add_memberships(*, group_id: int, user_ids: Sequence[int]) -> list[int
     existing: set[int] = set()
     for part in chunks(list(user_ids)):
         existing.update(await Membership.filter(group_id=group_id, user_id__in=part).values_list("user_id", flat=True))
-    new = [uid for uid in dict.fromkeys(user_ids) if uid not in existing]
+    # Sorted, so concurrent changes to the same group insert (and lock) rows in the same order.
+    new = sorted(uid for uid in set(user_ids) if uid not in existing)
     if new:
         await Membership.bulk_create([Membership(group_id=group_id, user_id=uid) for uid in new], batch_size=CHUNK, ignore_conflicts=True)
     return new
 
 
-async def _after_members_added(*, group: Group, user_ids: Sequence[int], actor: str) -> None:
-    """Membership changes feed auto-enrollment, in the same transaction."""
+async def _after_members_added(*, group: Group, user_ids: Sequence[int], actor: str, settings: Settings | None = None) -> int:
+    """Membership changes feed auto-enrollment, in the same transaction; returns how many were enrolled."""
     from server.services import autoenroll
 
-    await autoenroll.members_added(group_id=group.id, user_ids=user_ids, actor=actor)
+    return await autoenroll.members_added(group_id=group.id, user_ids=user_ids, actor=actor, settings=settings)
+
+
+async def remove_group_members(*, group: str, usernames: Sequence[str], actor: str) -> Group:
+    """Take users out of a group; unknown usernames are an error; their enrollments and progress stay."""
+    target = await Group.get_or_none(name=group.strip())
+    if target is None:
+        raise NotFound(f"No group named {group.strip()!r}")
+    names = [n.strip() for n in usernames if n.strip()]
+    async with in_transaction():
+        users = await users_by_username(names)
+        missing = [n for n in names if n not in users]
+        if missing:
+            raise BadInput(f"Unknown users: {', '.join(missing[:20])}")
+        removed = 0
+        for part in chunks([u.id for u in users.values()]):
+            removed += await Membership.filter(group_id=target.id, user_id__in=part).delete()
+        if removed:
+            await audit.record(actor=actor, action="group.remove_members", target=f"group:{target.name}", detail={"removed": removed})
+    return target
+
+
+async def set_user_active(*, username: str, active: bool, actor: str, settings: Settings | None = None) -> User:
+    """Deactivate a user (enrollments stay, none are added) or reactivate one (auto-enrolled groups' courses follow)."""
+    from server.services import autoenroll
+
+    name = username.strip()
+    async with in_transaction():
+        user = await User.get_or_none(username=name)
+        if user is None:
+            raise NotFound(f"No user named {name[:60]!r}")
+        if user.active != active:
+            user.active = active
+            await user.save(update_fields=["active"])
+            await audit.record(actor=actor, action="user.reactivate" if active else "user.deactivate", target=f"user:{name}")
+            if active:
+                await autoenroll.users_reactivated(user_ids=[user.id], actor=actor, settings=settings)
+    return user
 
 
 async def search_users(*, search: str | None, first: int) -> list[User]:
@@ -156,7 +195,12 @@ class ImportReport:
     unchanged: int = 0
     groups_created: int = 0
     memberships_added: int = 0
+    memberships_removed: int = 0
+    deactivated: int = 0
+    auto_enrolled: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # With --sync, one line per change made, for the person running it.
+    changes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (
@@ -164,6 +208,10 @@ class ImportReport:
             f"groups: {self.groups_created} created; memberships: {self.memberships_added} added; "
             f"{len(self.errors)} rows rejected"
         )
+        if self.memberships_removed or self.deactivated:
+            text += f"; sync: {self.memberships_removed} memberships removed, {self.deactivated} users deactivated"
+        if self.auto_enrolled:
+            text += f"; auto-enrolled: {self.auto_enrolled} participants"
         return text
 
 
@@ -227,9 +275,15 @@ def parse_directory(text: str, *, fmt: str) -> tuple[list[DirectoryRow], list[tu
     return rows, errors
 
 
-async def import_directory(*, rows: Sequence[DirectoryRow], actor: str, sync: bool = False) -> ImportReport:
-    """Create or update users and memberships in bulk, in one transaction; running it twice changes nothing."""
+async def import_directory(
+    *, rows: Sequence[DirectoryRow], actor: str, sync: bool = False, settings: Settings | None = None
+) -> ImportReport:
+    """Create or update users and memberships in bulk, in one transaction; running it twice changes nothing.
+
+    With sync, the directory is made to match the file: see server.services.directory_sync.
+    """
     report = ImportReport()
+    reactivated: list[int] = []
     user_rows = [r for r in rows if r.line != 0 or r.display_name or r.email]
     async with in_transaction():
         existing = await users_by_username(r.username for r in user_rows)
@@ -261,11 +315,17 @@ async def import_directory(*, rows: Sequence[DirectoryRow], actor: str, sync: bo
             if (user.display_name, user.email_key, user.active) == (r.display_name, key, r.active):
                 report.unchanged += 1
                 continue
+            was_active = user.active
             user.display_name, user.email, user.email_key, user.active = r.display_name, r.email, key, r.active
             try:
                 async with in_transaction():
                     await user.save(update_fields=["display_name", "email", "email_key", "active"])
                 report.updated += 1
+                if r.active and not was_active:
+                    reactivated.append(user.id)
+                if sync:
+                    turned = " (reactivated)" if r.active and not was_active else " (deactivated)" if was_active and not r.active else ""
+                    report.changes.append(f"updated user {user.username}{turned}")
             except IntegrityError:
                 report.errors.append((r.line, f"the address {r.email} belongs to another user"))
         all_users = await users_by_username(r.username for r in rows)
@@ -281,11 +341,23 @@ async def import_directory(*, rows: Sequence[DirectoryRow], actor: str, sync: bo
             if r.username in all_users:
                 for g in r.groups:
                     by_group.setdefault(g, []).append(all_users[r.username].id)
+        added_by_group: dict[str, list[int]] = {}
         for name, user_ids in by_group.items():
             added = await add_memberships(group_id=groups[name].id, user_ids=user_ids)
             report.memberships_added += len(added)
+            added_by_group[name] = added
             if added:
-                await _after_members_added(group=groups[name], user_ids=added, actor=actor)
+                report.auto_enrolled += await _after_members_added(group=groups[name], user_ids=added, actor=actor, settings=settings)
+        if sync:
+            from server.services import directory_sync
+
+            await directory_sync.apply(
+                rows=rows, users=all_users, new_users=new_users, added_by_group=added_by_group, actor=actor, report=report
+            )
+        if reactivated:
+            from server.services import autoenroll
+
+            report.auto_enrolled += await autoenroll.users_reactivated(user_ids=reactivated, actor=actor, settings=settings)
         await audit.record(actor=actor, action="directory.import", target="directory", detail={"summary": report.summary()})
     return report
 
