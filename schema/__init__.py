@@ -24,6 +24,7 @@ from schema.enrollment import EnrollmentMutation, EnrollmentQuery
 from schema.errors import ErrorCodes
 from schema.learning import LearningMutation
 from schema.limits import RateLimitStatus
+from schema.mail import MailMutation
 from schema.reports import ReportQuery
 from schema.session import SessionMutation, SessionQuery
 from server.config import Settings
@@ -33,7 +34,16 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 Query = merge_types("Query", (CourseQuery, AutoEnrollQuery, DirectoryQuery, ReportQuery, EnrollmentQuery, SessionQuery, AuditQuery))
 Mutation = merge_types(
     "Mutation",
-    (DirectoryMutation, AutoEnrollMutation, CourseMutation, EnrollmentMutation, LearningMutation, SessionMutation, AuditMutation),
+    (
+        DirectoryMutation,
+        AutoEnrollMutation,
+        CourseMutation,
+        EnrollmentMutation,
+        LearningMutation,
+        SessionMutation,
+        AuditMutation,
+        MailMutation,
+    ),
 )
 
 

@@ -22,6 +22,7 @@ from server import db
 from server.config import Settings
 from server.report_csv import report_csv_endpoint
 from server.services import autoenroll, ratelimit
+from server.services.mailer import MailWorker
 from server.web import RosterMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -57,10 +58,16 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await db.init_db(settings)
+        # Delivery runs in the server unless ROSTER_MAIL_WORKER=0 (then `roster mail-worker` runs it).
+        mail_worker = MailWorker(settings) if settings.mail_worker else None
+        if mail_worker is not None:
+            mail_worker.start()
         auto_enroll = autoenroll.start_periodic(settings)
         try:
             yield {}
         finally:
+            if mail_worker is not None:
+                await mail_worker.stop()
             await autoenroll.stop_periodic(auto_enroll)
             await graphql.limiter.close()
             await db.close_db()

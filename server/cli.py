@@ -217,6 +217,12 @@ def cmd_sync_enrollments(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_mail_worker(args: argparse.Namespace) -> int:
+    from server.services.mailer import run_standalone
+
+    return _run(run_standalone)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from server.services import demo
 
@@ -282,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sync-enrollments", help="re-check every auto-enrollment rule and enroll whoever was missed")
     p.set_defaults(func=cmd_sync_enrollments)
+
+    sub.add_parser("mail-worker", help="deliver queued mail until stopped (SIGTERM/Ctrl-C)").set_defaults(func=cmd_mail_worker)
 
     p = sub.add_parser("demo", help="seed a demo course, users, groups and an admin token")
     p.add_argument("--if-empty", action="store_true", help="do nothing when the database already has courses")

@@ -1,0 +1,102 @@
+"""A real SMTP server for the tests: aiosmtpd on loopback, recording what reaches the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+LINK_RE = re.compile(r"https?://\S+/learn#[A-Za-z0-9_\-.]+")
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+    def part(self, subtype: str) -> str:
+        body = self.message.get_body(preferencelist=(subtype,))
+        assert body is not None, f"no text/{subtype} part"
+        return body.get_content()
+
+    @property
+    def link(self) -> str:
+        found = LINK_RE.findall(self.part("plain"))
+        assert len(set(found)) == 1, found
+        return found[0]
+
+
+class Inbox:
+    """The aiosmtpd handler: refuses the addresses in `refuse` with their reply, records the rest."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.refuse: dict[str, str] = {}
+        self.delay = 0.0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 2.0.0 Accepted"
+
+    def by_recipient(self) -> dict[str, list[Received]]:
+        found: dict[str, list[Received]] = {}
+        for r in list(self.received):
+            for rcpt in r.rcpt_tos:
+                found.setdefault(rcpt, []).append(r)
+        return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.inbox = Inbox()
+        self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> SmtpServer:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True, decode_data=False)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    async def wait_for(self, count: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.inbox.received) < count:
+            assert time.monotonic() < deadline, f"only {len(self.inbox.received)} of {count} messages arrived"
+            await asyncio.sleep(0.02)
