@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from graphql import (
@@ -75,18 +76,25 @@ def document_shape(document: DocumentNode) -> tuple[int, int]:
     return max((d for d, _ in shapes), default=0), sum(a for _, a in shapes)
 
 
+@functools.cache
+def _shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """One rule class per pair of limits: ValidationCache keys on the rule classes, so a class per request would never hit."""
+
+    class QueryShapeRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            depth, aliases = document_shape(context.document)
+            if depth > max_depth:
+                context.report_error(GraphQLError(f"The query nests {depth} levels deep; at most {max_depth} are allowed"))
+            if aliases > max_aliases:
+                shown = f"{aliases}" if aliases < 10**6 else "over a million"
+                context.report_error(GraphQLError(f"The query uses {shown} aliases; at most {max_aliases} are allowed"))
+
+    return QueryShapeRule
+
+
 class QueryShapeLimiter(AddValidationRules):
     """Depth and alias limits that see through fragments, in linear time."""
 
     def __init__(self, *, max_depth: int, max_aliases: int) -> None:
-        class QueryShapeRule(ValidationRule):
-            def __init__(self, context: ValidationContext) -> None:
-                super().__init__(context)
-                depth, aliases = document_shape(context.document)
-                if depth > max_depth:
-                    context.report_error(GraphQLError(f"The query nests {depth} levels deep; at most {max_depth} are allowed"))
-                if aliases > max_aliases:
-                    shown = f"{aliases}" if aliases < 10**6 else "over a million"
-                    context.report_error(GraphQLError(f"The query uses {shown} aliases; at most {max_aliases} are allowed"))
-
-        super().__init__([QueryShapeRule])
+        super().__init__([_shape_rule(max_depth, max_aliases)])
