@@ -122,14 +122,20 @@ async def prepare_database(settings: Settings) -> None:
 
 
 async def with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
-    """Open the ORM, run work (which may call any service), close the ORM."""
+    """Open the ORM, run work (which may call any service), close the ORM; callable many times per process."""
+    from tortoise import Tortoise
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
     from server import db
 
     await db.init_db(settings)
     try:
         return await work()
     finally:
-        await db.close_db()
+        # Also clears Tortoise's global context, so the next benchmark can open another database;
+        # the statement cache is keyed by connection name, so a SQLite run must not leak into PostgreSQL.
+        await Tortoise.close_connections()
+        EXECUTOR_CACHE.clear()
 
 
 # --- seeding through the services --------------------------------------------------------
@@ -197,17 +203,22 @@ async def seed_participants(course_id: int, count: int, *, batch: int = 5_000) -
 # --- a real server in a subprocess -------------------------------------------------------
 
 
+# base URL -> pid of the server process serving it, for profiling (py-spy record --pid).
+SERVER_PIDS: dict[str, int] = {}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float) -> None:
+def _wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the benchmark server exited with code {proc.returncode}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the benchmark server exited with code {proc.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
                 if response.status == 200:
@@ -219,26 +230,29 @@ def _wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float) -> None
 
 
 @contextlib.contextmanager
-def serve(settings: Settings, *, hook: str | None = None, timeout: float = 30.0, log_file: Path | None = None) -> Iterator[str]:
+def serve(settings: Settings, *, hook: str | None = None, timeout: float = 30.0) -> Iterator[str]:
     """Serve create_app(settings) with uvicorn in a subprocess on a free loopback port; yield its base URL.
 
     hook, "module:function", is called in the server process as function(app, settings) after
     create_app: a benchmark adds its comparison routes there, never in production code.
+    The server's output goes to a temporary log, shown if it fails to start.
     """
     port = free_port()
-    with tempfile.NamedTemporaryFile(prefix="roster-bench-settings-", suffix=".pickle", delete=False) as f:
-        pickle.dump(settings, f)
-        settings_path = f.name
-    log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # closed in finally
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.common", "serve", settings_path, str(port), hook or ""],
-        cwd=ROOT,
-        stdout=log,
-        stderr=log,
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="roster-bench-server-"))
+    settings_path = workdir / "settings.pickle"
+    settings_path.write_bytes(pickle.dumps(settings))
+    log_path = workdir / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.common", "serve", str(settings_path), str(port), hook or ""],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
     base_url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base_url] = proc.pid
     try:
-        _wait_healthy(base_url, proc, timeout)
+        _wait_healthy(base_url, proc, timeout, log_path)
         yield base_url
     finally:
         proc.terminate()
@@ -247,9 +261,8 @@ def serve(settings: Settings, *, hook: str | None = None, timeout: float = 30.0,
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if log is not subprocess.DEVNULL:
-            log.close()
-        os.unlink(settings_path)
+        shutil.rmtree(workdir, ignore_errors=True)
+        SERVER_PIDS.pop(base_url, None)
 
 
 def _serve_main(settings_path: str, port: str, hook: str) -> None:
@@ -357,7 +370,7 @@ def wrk_post(
         script = f.name
     try:
         done = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script, url],
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", script, url],
             capture_output=True,
             text=True,
             timeout=duration + 60,
