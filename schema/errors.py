@@ -39,8 +39,8 @@ class ErrorCodes(SchemaExtension):
 def code_early_errors(errors: list[GraphQLError]) -> None:
     """Parse and validation errors never reach ErrorCodes.on_operation's result: give them their code here."""
     for error in errors:
-        if (error.extensions or {}).get("code"):
-            continue
+        if error.path is not None or (error.extensions or {}).get("code"):
+            continue  # execution errors (they have a path) are ErrorCodes' to translate
         original = error.original_error
         if original is not None and not isinstance(original, GraphQLError):
             log.error("unexpected error before execution", exc_info=original)

@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    for name in ("tortoise", "aiosqlite", "asyncpg"):  # their DEBUG logs carry SQL values: outbox bodies hold links
+        logging.getLogger(name).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

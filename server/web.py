@@ -42,7 +42,7 @@ class RosterMiddleware:
         headers_in = dict(scope["headers"])
         length = headers_in.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _plain(send, 413, b"The request body is too large.", request_id)
+            await _plain(send, 413, b"The request body is too large.", self._security_headers(scope["path"], request_id, set()))
             self._log(scope, 413, started, request_id)
             return
         received = 0
@@ -63,19 +63,19 @@ class RosterMiddleware:
                 status_holder[0] = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
                 names = {k.lower() for k, _ in headers}
-                headers += self._security_headers(path, request_id, names)
+                headers += self._security_headers(path, request_id, names, page=scope["method"] == "GET")
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
-            await _plain(send, 413, b"The request body is too large.", request_id)
+            await _plain(send, 413, b"The request body is too large.", self._security_headers(path, request_id, set()))
             status_holder[0] = 413
         self._log(scope, status_holder[0], started, request_id)
 
-    def _security_headers(self, path: str, request_id: str, present: set[bytes]) -> list[tuple[bytes, bytes]]:
-        is_graphiql = self.graphiql and path == "/graphql"
+    def _security_headers(self, path: str, request_id: str, present: set[bytes], page: bool = False) -> list[tuple[bytes, bytes]]:
+        is_graphiql = self.graphiql and page and path == "/graphql"  # the GraphiQL page only, not API answers
         csp = GRAPHIQL_CSP if is_graphiql else (API_CSP if path.startswith(("/graphql", "/reports", "/healthz", "/readyz")) else PAGE_CSP)
         headers = [
             (b"x-request-id", request_id.encode()),
@@ -110,16 +110,8 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def _plain(send: Send, status: int, body: bytes, request_id: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-            ],
-        }
-    )
+async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    # The security headers (request id included) go on refusals too.
+    start = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start + headers})
     await send({"type": "http.response.body", "body": body})
