@@ -1,0 +1,140 @@
+"""Auto-enrollment at scale: 10,000 users imported in one import into a group a course follows.
+
+For SQLite and PostgreSQL (a scratch database, dropped afterwards), each in a fresh database:
+  baseline  the same import into a group no course follows (users and memberships only);
+  followed  the import into a followed group: each new member enrolled, link minted, mail queued;
+  turn-on   setAutoEnrollment on a group that already has 10,000 members;
+  catch-up  `roster sync-enrollments` with nothing to do, then after 1,000 enrollments were lost.
+Prints wall time, SQL statements and the ratio to the baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from bench.common import (
+    bench_settings,
+    postgres_available,
+    prepare_database,
+    run,
+    scratch_dir,
+    scratch_postgres,
+    sqlite_settings,
+    with_database,
+)
+from server.config import Settings
+
+USERS = 10_000
+
+
+class _Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.getMessage().startswith(("Created connection", "Closed connection")):
+            self.count += 1
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[_Counter]:
+    """Count the SQL statements Tortoise sends inside the block (its debug log has one line per statement)."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter, level = _Counter(), logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+
+
+@dataclass
+class Figure:
+    seconds: float
+    statements: int
+    enrolled: int
+
+
+async def _measure(work: Callable[[], Awaitable[int]]) -> Figure:
+    with counting() as counter:
+        started = time.perf_counter()
+        enrolled = await work()
+        seconds = time.perf_counter() - started
+    return Figure(seconds, counter.count, enrolled)
+
+
+def _rows(prefix: str, group: str):
+    from server.services.directory import DirectoryRow
+
+    return [DirectoryRow(i + 1, f"{prefix}{i:05d}", f"User {i}", f"{prefix}{i:05d}@corp.example", [group], True) for i in range(USERS)]
+
+
+async def _scenarios(settings: Settings) -> dict[str, Figure]:
+    from server.models import OutboxMessage, Participant
+    from server.services import autoenroll, courses, directory
+
+    figures: dict[str, Figure] = {}
+    course = await courses.create_course(title="Bench course", published=True, actor="bench")
+    await directory.create_group(name="plain", actor="bench")
+    await directory.create_group(name="staff", actor="bench")
+    await autoenroll.set_auto_enrollment(settings=settings, course_id=course.id, groups=["staff"], enabled=True, actor="bench")
+
+    async def import_into(prefix: str, group: str) -> int:
+        report = await directory.import_directory(rows=_rows(prefix, group), actor="bench", settings=settings)
+        return report.auto_enrolled
+
+    figures["baseline"] = await _measure(lambda: import_into("plain", "plain"))
+    figures["followed"] = await _measure(lambda: import_into("staff", "staff"))
+    assert await Participant.filter(course_id=course.id).count() == USERS
+    print(f"  (mail messages queued by the followed import: {await OutboxMessage.all().count():,})")
+
+    other = await courses.create_course(title="Second course", published=True, actor="bench")
+
+    async def turn_on() -> int:
+        result = await autoenroll.set_auto_enrollment(settings=settings, course_id=other.id, groups=["plain"], enabled=True, actor="bench")
+        return result.enrolled
+
+    figures["turn-on"] = await _measure(turn_on)
+
+    async def catch_up() -> int:
+        return (await autoenroll.catch_up(settings=settings, actor="bench")).enrolled
+
+    figures["catch-up idle"] = await _measure(catch_up)
+    lost = await Participant.filter(course_id=course.id).order_by("id").limit(1_000).values_list("id", flat=True)
+    await Participant.filter(id__in=list(lost)).delete()
+    figures["catch-up 1,000"] = await _measure(catch_up)
+    return figures
+
+
+def _print(backend: str, figures: dict[str, Figure]) -> None:
+    base = figures["baseline"]
+    print(f"{backend}: {USERS:,} users imported in one import")
+    for name, f in figures.items():
+        ratio = f" ({f.seconds / base.seconds:.2f}x baseline time)" if name != "baseline" else ""
+        rate = f", {f.enrolled / f.seconds:,.0f} enrollments/s" if f.enrolled else ""
+        print(f"  {name:<14} {f.seconds:7.2f} s  {f.statements:5d} statements  {f.enrolled:6,d} enrolled{rate}{ratio}")
+
+
+def main() -> None:
+    with scratch_dir() as folder:
+        settings = sqlite_settings(folder)
+        run(prepare_database(settings))
+        _print("SQLite", run(with_database(settings, lambda: _scenarios(settings))))
+    if not postgres_available():
+        print("PostgreSQL: not reachable, skipped")
+        return
+    with scratch_postgres() as url, scratch_dir() as folder:
+        settings = bench_settings(url, folder / "var")
+        run(prepare_database(settings))
+        _print("PostgreSQL", run(with_database(settings, lambda: _scenarios(settings))))
+
+
+if __name__ == "__main__":
+    main()
