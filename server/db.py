@@ -64,8 +64,12 @@ def _config_from_env() -> dict[str, Any]:
     return tortoise_config(Settings.from_env())
 
 
-# For the `tortoise` command line (`tortoise -c server.db.TORTOISE_ORM makemigrations`).
-TORTOISE_ORM = _config_from_env()
+def __getattr__(name: str) -> Any:
+    # `tortoise -c server.db.TORTOISE_ORM makemigrations` reads this; computed on use, so importing
+    # server.db never reads the environment (a bad production config is reported by `roster`, not a traceback).
+    if name == "TORTOISE_ORM":
+        return _config_from_env()
+    raise AttributeError(name)
 
 
 async def init_db(settings: Settings) -> None:
