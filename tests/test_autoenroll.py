@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server.models import AuditEvent, Membership, Participant, User
+from server.models import AuditEvent, Membership, OutboxMessage, Participant, User
 from server.services import autoenroll, directory
 from tests.conftest import TEST_KEY, count_queries, error_code, with_settings
 from tests.factories import make_course, make_group, make_user, make_users
@@ -307,3 +307,16 @@ async def test_a_bulk_import_into_a_followed_group_costs_statements_per_batch(se
     extra_batches = 2_000 // 500 - 1
     # Users, memberships, enrollments, outbox and audit rows go in per batch; members cost no statements.
     assert big.count <= small.count + 16 * extra_batches, (small.count, big.count)
+
+
+async def test_auto_enrolled_people_get_their_link_by_mail_once(gql):
+    course = await make_course()
+    await make_user("bob", email="bob@corp.example")
+    await make_group("north", [])
+    await make_group("south", [])
+    await gql.data(SET_RULE, {"course": course.id, "groups": ["north", "south"], "enabled": True})
+
+    await asyncio.gather(gql.data(ADD, {"g": "north", "u": ["bob"]}), gql.data(ADD, {"g": "south", "u": ["bob"]}))
+    rows = await report(gql, course)
+    assert rows["bob"]["emailStatus"] == "QUEUED"
+    assert await OutboxMessage.filter(to_address="bob@corp.example").count() == 1
