@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ROOT = Path(__file__).resolve().parent.parent
 MANAGER_PASSWORD = "correct horse battery"
+LEARNER_PASSWORD = "staple battery horse"
 LINK_PATTERN = re.compile(r"https?://[^\s\"'<>]+/learn#[A-Za-z0-9_\-.]+")
 # Generous bounds for a machine shared with other work: they only stop a hung run, they assert nothing.
 WAIT_MS = 30_000
@@ -184,6 +185,7 @@ async def seed_directory() -> None:
     await make_user("alice", display_name="Alice Archer", email="alice@corp.example")
     await make_user("bob", display_name="Bob Baker", email="bob@corp.example")
     await make_user("carol", display_name="Carol Cruz", email="carol@corp.example")
+    await auth.set_password(username="carol", password=LEARNER_PASSWORD, actor="test")
     await make_group("sales", ["alice", "bob"])
 
 
@@ -315,11 +317,41 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(live_serve
         await learner.locator("#result").get_by_text("You have completed this course").wait_for()
         await screens.shot(learner, "06-participant-result-phone")
 
-        # and a link that is not valid gets a calm page with no detail
-        await learner.goto(f"{live_server}/learn#not-a-real-link.signature")
+        # when the manager resends dana's link
+        await row(page, "dana@partner.example").get_by_role("button", name="Resend link").click()
+        await page.get_by_role("dialog").get_by_role("button", name="Resend link").click()
+        await page.get_by_text("A new link is on its way to dana@partner.example.").wait_for()
+        dana_new_link = await mailbox.link_for("dana@partner.example", count=2)
+
+        # then her old link gets a calm page with no detail, and the new one opens her course as she left it
+        await learner.goto("about:blank")
+        await learner.goto(dana_link)
         await learner.get_by_role("heading", name="This link is no longer valid").wait_for()
         await learner.get_by_text("ask your course manager").wait_for()
         await screens.shot(learner, "07-invalid-link-phone")
+        await learner.goto(dana_new_link)
+        await learner.locator("#result").get_by_text("You have completed this course").wait_for()
+
+        # and a new link made for bob is shown once to the manager, not mailed
+        await row(page, "bob").get_by_role("button", name="New link").click()
+        await page.get_by_role("dialog").get_by_role("button", name="Make a new link").click()
+        bob_link = await page.get_by_role("textbox", name="New link for bob").input_value()
+        assert bob_link.startswith(f"{live_server}/learn#")
+        assert len(mailbox.to("bob@corp.example")) == 1
+
+        # and carol, enrolled as the internal user, finds the course in My learning
+        carol_context = await browser.new_context(viewport={"width": 1024, "height": 768})
+        carol_context.set_default_timeout(WAIT_MS)
+        carol = await carol_context.new_page()
+        screens.watch(carol)
+        await carol.goto(f"{live_server}/learning")
+        await carol.get_by_label("Username").fill("carol")
+        await carol.get_by_label("Password").fill(LEARNER_PASSWORD)
+        await carol.get_by_role("button", name="Sign in").click()
+        await carol.get_by_role("link", name="Safety basics").click()
+        await carol.get_by_role("button", name="Mark as complete").click()
+        await carol.get_by_text("✓ Completed").wait_for()
+        await screens.shot(carol, "08-my-learning-course")
 
         # then the manager's report shows dana's progress and score
         await page.reload()
@@ -328,9 +360,20 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(live_serve
         assert await dana.locator("td[data-label=Score]").inner_text() == "100%"
         assert await dana.locator("td[data-label=Progress] progress").get_attribute("value") == "100"
         assert await dana.locator("td[data-label='Last activity']").inner_text() != "—"
-        await screens.shot(page, "08-report-after")
+        carol_row = row(page, "carol")
+        await carol_row.locator("td[data-label=Status]", has_text="In progress").wait_for()
+        await screens.shot(page, "09-report-after")
+
+        # and the CSV export holds the same participants
+        async with page.expect_download() as download_info:
+            await page.get_by_role("link", name="Export CSV").click()
+        download = await download_info.value
+        csv_text = Path(await download.path()).read_text()
+        assert "dana@partner.example" in csv_text
+        assert "eve@partner.example" in csv_text
+
         await page.set_viewport_size({"width": 390, "height": 844})
-        await screens.shot(page, "09-report-phone")
+        await screens.shot(page, "10-report-phone")
 
         await browser.close()
     assert screens.errors == []

@@ -150,6 +150,8 @@ function resultSection(participant, course) {
     "section",
     { id: "result", class: "card result", "aria-labelledby": "result-title" },
     h("h2", { id: "result-title", tabindex: -1 }, "Result"),
-    h("p", { class: participant.status === "FAILED" ? "" : "done" }, text || "Complete every lesson" + (course.quiz ? " and pass the quiz" : "") + " to finish the course."),
+    text
+      ? h("p", { class: participant.status === "FAILED" ? "" : "done" }, text)
+      : h("p", { class: "muted" }, `Complete every lesson${course.quiz ? " and pass the quiz" : ""} to finish the course.`),
   );
 }

@@ -129,7 +129,7 @@ function reportTable(nodes, course, message, reload) {
       {},
       nodes.map((p) => {
         const cells = [
-          [h("strong", {}, p.name), p.user?.displayName ? h("div", { class: "muted small" }, p.user.displayName) : null],
+          h("div", {}, h("strong", {}, p.name), p.user?.displayName ? h("div", { class: "muted small" }, p.user.displayName) : null),
           KIND_LABELS[p.kind] || p.kind,
           p.enrolledVia || "—",
           h("span", { class: `status status-${p.status.toLowerCase()}` }, STATUS_LABELS[p.status] || p.status),
@@ -137,10 +137,12 @@ function reportTable(nodes, course, message, reload) {
           p.score === null || p.score === undefined ? "—" : `${p.score}%`,
           formatDate(p.enrolledAt),
           formatDate(p.lastActivityAt),
-          [
+          h(
+            "div",
+            {},
             h("span", { class: `email email-${p.emailStatus.toLowerCase()}` }, EMAIL_LABELS[p.emailStatus] || p.emailStatus),
             p.emailError ? h("div", { class: "muted small" }, p.emailError) : null,
-          ],
+          ),
           actions(p, message, reload),
         ];
         return h(
