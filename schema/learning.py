@@ -10,6 +10,7 @@ from schema.content import Lesson, Quiz
 from schema.context import Info
 from schema.permissions import IsAdmin
 from schema.types import Participant
+from server import models
 from server.services import learning
 
 
@@ -54,7 +55,8 @@ class QuizAttempt:
     participant: Participant
 
 
-async def _user(info: Info):  # type: ignore[no-untyped-def]
+async def _user(info: Info) -> models.User | None:
+    """The signed-in user a participant action without a link acts as (None for tokens and anonymous callers)."""
     return (await info.context.principal()).user
 
 

@@ -18,7 +18,9 @@ def report_csv_endpoint(resolve_principal: Callable[[Request], Awaitable[auth.Pr
         principal = await resolve_principal(request)
         if principal is auth.ANONYMOUS or principal is auth.INVALID:
             return PlainTextResponse(
-                "Send an API token (Authorization: Bearer …) or sign in as an admin.\n", status_code=401, headers={"www-authenticate": "Bearer"}
+                "Send an API token (Authorization: Bearer …) or sign in as an admin.\n",
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
             )
         if not principal.can_read_reports():
             return PlainTextResponse("Your credential does not allow reading reports.\n", status_code=403)
