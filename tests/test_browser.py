@@ -197,11 +197,21 @@ def row(page, name: str):
     return page.locator("table.report tbody tr", has=page.locator("td", has_text=re.compile(f"^{re.escape(name)}")))
 
 
-async def enroll_external(page, emails: str) -> None:
-    await page.get_by_role("button", name="More ways to enroll").click()
-    await page.get_by_role("menuitem", name="Enroll external participants").click()
-    await page.get_by_label("Email addresses").fill(emails)
-    await page.get_by_role("button", name="Enroll", exact=True).click()
+async def enroll_external(page, emails: str, *, keyboard: bool = False) -> None:
+    """The arrow beside "Enroll participants", then its menu's "Enroll external participants"."""
+    if keyboard:
+        await page.get_by_role("button", name="More ways to enroll").focus()
+        await page.keyboard.press("ArrowDown")
+        await page.keyboard.press("Enter")
+        await page.keyboard.type(emails)
+        await page.keyboard.press("Tab")  # the "email each participant" box
+        await page.keyboard.press("Tab")
+        await page.keyboard.press("Enter")
+    else:
+        await page.get_by_role("button", name="More ways to enroll").click()
+        await page.get_by_role("menuitem", name="Enroll external participants").click()
+        await page.get_by_label("Email addresses").fill(emails)
+        await page.get_by_role("button", name="Enroll", exact=True).click()
     await page.locator(".result-title").wait_for()
 
 
@@ -288,7 +298,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(live_serve
         await page.get_by_role("dialog").get_by_role("button", name="Remove").click()
         await page.get_by_text("eve@partner.example was removed from the course.").wait_for()
         await page.get_by_text(showing(4, 4)).wait_for()
-        await enroll_external(page, "eve@partner.example")
+        await enroll_external(page, "eve@partner.example", keyboard=True)
         await page.locator(".result").get_by_role("heading", name="Enrolled 1 participant, skipped 0.").wait_for()
         await page.get_by_role("button", name="Close").click()
         await page.get_by_text(showing(5, 5)).wait_for()
@@ -374,6 +384,14 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(live_serve
 
         await page.set_viewport_size({"width": 390, "height": 844})
         await screens.shot(page, "10-report-phone")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+
+        # and the group "sales" can be set to enroll automatically; its members are enrolled already
+        await page.get_by_role("link", name="Content").click()
+        await page.get_by_label("Group", exact=True).fill("sales")
+        await page.get_by_role("button", name="Enroll this group automatically").click()
+        await page.get_by_text("sales now enrolls automatically; 0 members enrolled now.").wait_for()
+        await page.get_by_role("button", name="Stop enrolling sales automatically").wait_for()
 
         await browser.close()
     assert screens.errors == []

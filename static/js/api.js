@@ -1,4 +1,5 @@
 // The one way the UI talks to the server: GraphQL over a same-origin JSON POST.
+import { sentence } from "./dom.js";
 
 export class ApiError extends Error {
   constructor(message, code) {
@@ -20,7 +21,7 @@ function toSentence(error) {
   const code = error.extensions?.code || "INTERNAL";
   const message = (error.message || "").trim();
   if (["BAD_USER_INPUT", "NOT_FOUND", "FORBIDDEN", "UNAUTHENTICATED"].includes(code) && message) {
-    return message.endsWith(".") ? message : `${message}.`;
+    return sentence(message);
   }
   return SENTENCES[code] || SENTENCES.INTERNAL;
 }

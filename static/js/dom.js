@@ -34,6 +34,12 @@ export function formatDate(value) {
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+// Server messages become sentences: a capital is theirs to choose, the closing stop is ours.
+export function sentence(text) {
+  const trimmed = (text || "").trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
 export function plural(count, one, many = `${one}s`) {
   return `${count} ${count === 1 ? one : many}`;
 }

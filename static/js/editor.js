@@ -1,11 +1,13 @@
 // The Content tab: a course's lessons (add, edit, reorder, delete) and its quiz.
 import { gql } from "./api.js";
+import { autoEnrollSection } from "./autoenroll.js";
 import { confirmDialog, h, notice, plural, replace } from "./dom.js";
 
 const CONTENT = `query Content($id: ID!) { course(id: $id) {
   id
   lessons { id position title body }
   quiz { passMark maxAttempts questions { id text choices { id text correct } } }
+  autoEnrollGroups { name }
 } }`;
 
 export async function renderContent(panel, course, reloadCourse, flash) {
@@ -27,6 +29,7 @@ export async function renderContent(panel, course, reloadCourse, flash) {
     lessonForm(course, null, message, reload),
     h("h2", {}, "Quiz"),
     quizEditor(content.quiz, course, message, reload),
+    autoEnrollSection(course, content.autoEnrollGroups),
   );
 }
 

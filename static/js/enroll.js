@@ -1,6 +1,6 @@
 // Enrollment: the split "Enroll participants" button, its two dialogs and the result summary.
 import { gql } from "./api.js";
-import { debounce, h, KIND_LABELS, notice, plural, replace } from "./dom.js";
+import { debounce, h, KIND_LABELS, notice, plural, replace, sentence } from "./dom.js";
 
 const RESULT_FIELDS = `
   enrolled { link participant { id name kind enrolledVia emailStatus user { displayName } } }
@@ -377,7 +377,7 @@ export function resultSummary(course, result, emailed, done) {
         "ul",
         { class: "result-list skipped" },
         skipped.map((entry) => {
-          const item = h("li", {}, h("strong", {}, entry.entry), `: ${entry.message}`);
+          const item = h("li", {}, h("strong", {}, entry.entry), `: ${sentence(entry.message)}`);
           if (entry.reason === "INTERNAL_USER_EMAIL" && entry.suggestedUser) {
             item.append(" ", insteadButton(course, entry.suggestedUser, item, done));
           }

@@ -4,8 +4,19 @@ import { confirmDialog, debounce, EMAIL_LABELS, formatDate, h, KIND_LABELS, noti
 
 const PAGE_SIZE = 25;
 
-const REPORT = `query Report($courseId: ID!, $first: Int!, $after: String, $filter: ReportFilter) {
-  courseReport(courseId: $courseId, first: $first, after: $after, filter: $filter) {
+const ORDERS = {
+  "ENROLLED:false": "Enrolled first",
+  "ENROLLED:true": "Enrolled last",
+  "NAME:false": "Name A–Z",
+  "PROGRESS:true": "Most progress",
+  "PROGRESS:false": "Least progress",
+  "STATUS:false": "Status",
+  "SCORE:true": "Best score",
+  "LAST_ACTIVITY:true": "Latest activity",
+};
+
+const REPORT = `query Report($courseId: ID!, $first: Int!, $after: String, $filter: ReportFilter, $orderBy: ReportOrder!, $descending: Boolean!) {
+  courseReport(courseId: $courseId, first: $first, after: $after, filter: $filter, orderBy: $orderBy, descending: $descending) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { node {
@@ -32,6 +43,11 @@ export function renderReport(panel, course) {
   const kind = select("filter-kind", "Type", KIND_LABELS);
   const email = select("filter-email", "Email", EMAIL_LABELS);
   const search = h("input", { id: "filter-search", type: "search", placeholder: "Name or email", autocomplete: "off" });
+  const order = h(
+    "select",
+    { id: "report-order" },
+    Object.entries(ORDERS).map(([value, text]) => h("option", { value }, text)),
+  );
   const csv = h(
     "a",
     { class: "button secondary", href: `/reports/${encodeURIComponent(course.id)}.csv`, download: `course-${course.id}-report.csv` },
@@ -54,7 +70,15 @@ export function renderReport(panel, course) {
     if (search.value.trim()) filter.search = search.value.trim();
     table.setAttribute("aria-busy", "true");
     try {
-      const data = await gql(REPORT, { courseId: course.id, first: PAGE_SIZE, after: cursors[page], filter });
+      const [orderBy, descending] = order.value.split(":");
+      const data = await gql(REPORT, {
+        courseId: course.id,
+        first: PAGE_SIZE,
+        after: cursors[page],
+        filter,
+        orderBy,
+        descending: descending === "true",
+      });
       const connection = data.courseReport;
       const nodes = connection.edges.map((edge) => edge.node);
       cursors[page + 1] = connection.pageInfo.endCursor;
@@ -86,7 +110,7 @@ export function renderReport(panel, course) {
   };
   const reload = () => load();
 
-  for (const control of [status.control, kind.control, email.control]) control.addEventListener("change", restart);
+  for (const control of [status.control, kind.control, email.control, order]) control.addEventListener("change", restart);
   search.addEventListener("input", debounce(restart, 250));
 
   replace(
@@ -106,6 +130,7 @@ export function renderReport(panel, course) {
       h("div", { class: "field" }, kind.label, kind.control),
       h("div", { class: "field" }, email.label, email.control),
       h("div", { class: "field grow" }, h("label", { for: "filter-search" }, "Search"), search),
+      h("div", { class: "field" }, h("label", { for: "report-order" }, "Sort by"), order),
       h("div", { class: "field end" }, csv),
     ),
     message,
