@@ -405,3 +405,18 @@ async def test_the_report_sorts_by_score_and_last_activity_with_the_unscored_las
     failed = await gql.data(REPORT, {"course": course.id, "order": "NAME", "desc": False, "status": "FAILED"})
     assert failed["courseReport"]["totalCount"] == 2
     assert error_code(await gql(REPORT, {"course": course.id, "order": "SCORE", "desc": False, "after": "bm9wZQ=="})) == "BAD_USER_INPUT"
+
+
+async def test_listing_courses_with_their_content_costs_the_same_queries_for_one_or_many(gql):
+    course, _ = await course_with_lessons(gql, ("One",), title="First")
+    await add_quiz(gql, course, pass_mark=50, max_attempts=None, questions=FIVE_QUESTIONS[:2])
+    query = "{ courses { title published lessons { title } quiz { passMark questions { text choices { text correct } } } } }"
+    with count_queries() as one:
+        await gql.data(query)
+    for i in range(4):
+        more, _ = await course_with_lessons(gql, ("A", "B"), title=f"More {i}")
+        await add_quiz(gql, more, pass_mark=50, max_attempts=None, questions=FIVE_QUESTIONS)
+    with count_queries() as many:
+        data = await gql.data(query)
+    assert len(data["courses"]) == 5 and all(c["quiz"] and c["lessons"] for c in data["courses"])
+    assert many.count == one.count, (one.statements, many.statements)
