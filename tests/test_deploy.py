@@ -24,6 +24,8 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.smtp import SmtpServer
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
@@ -156,11 +158,11 @@ def roster(*args: str, env: dict[str, str], tmp: Path) -> str:
     return done.stdout
 
 
-async def participant_link(server: Server, env: dict[str, str], tmp: Path) -> str:
-    """An admin token from the CLI, then a published course and one external participant over GraphQL."""
+async def enroll_external(server: Server, env: dict[str, str], tmp: Path, emails: list[str], *, send_email: bool) -> list[str]:
+    """An admin token from the CLI, then a published course and its external participants over GraphQL; their links."""
     token = re.search(r"shown once: (\S+)", roster("create-token", "deploy", "--scope", "admin", env=env, tmp=tmp)).group(1)
     headers = {"authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
         course = await client.post(
             "/graphql",
             json={"query": 'mutation { createCourse(input: {title: "Deploying", published: true}) { id } }'},
@@ -169,12 +171,17 @@ async def participant_link(server: Server, env: dict[str, str], tmp: Path) -> st
         enrolled = await client.post(
             "/graphql",
             json={
-                "query": 'mutation($id: ID!) { enrollExternal(courseId: $id, emails: ["ada@example.com"], sendEmail: false)'
-                " { enrolled { link } } }",
-                "variables": {"id": course_id},
+                "query": "mutation($id: ID!, $emails: [String!]!, $send: Boolean!) {"
+                " enrollExternal(courseId: $id, emails: $emails, sendEmail: $send) { enrolled { link } } }",
+                "variables": {"id": course_id, "emails": emails, "send": send_email},
             },
         )
-        return enrolled.json()["data"]["enrollExternal"]["enrolled"][0]["link"]
+        return [e["link"] for e in enrolled.json()["data"]["enrollExternal"]["enrolled"]]
+
+
+async def participant_link(server: Server, env: dict[str, str], tmp: Path) -> str:
+    (link,) = await enroll_external(server, env, tmp, ["ada@example.com"], send_email=False)
+    return link
 
 
 @dataclass
@@ -369,3 +376,53 @@ async def test_sigterm_under_load_finishes_every_in_flight_request(pg_url, serve
     # and the server exits cleanly within its grace period.
     assert server.stop(timeout=20)
     assert "Traceback" not in server.output()
+
+
+async def outbox(database_url: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetch("SELECT to_address, status, claimed_by, lease_until FROM outbox_messages ORDER BY id")
+    finally:
+        await conn.close()
+
+
+async def test_sigterm_during_mail_delivery_loses_and_doubles_no_mail(pg_url, servers, tmp_path):
+    smtp = SmtpServer().start()
+    smtp.inbox.delay = 0.05  # a slow mail server, so SIGTERM lands while sends are on the wire
+    try:
+        # Given a server delivering sixty enrollment mails through its lifespan mail worker,
+        env = environment(pg_url, tmp_path, ROSTER_MAIL_WORKER="1", ROSTER_SMTP_URL=smtp.url, ROSTER_MAIL_BATCH_SIZE="10")
+        server = start(servers, [str(ENTRYPOINT)], env, tmp_path)
+        await wait_for(server, "/readyz")
+        emails = [f"learner{i:03d}@example.com" for i in range(60)]
+        await enroll_external(server, env, tmp_path, emails, send_email=True)
+
+        # when SIGTERM arrives as soon as the first mail reaches the mail server,
+        await smtp.wait_for(1)
+        assert server.stop(timeout=30)
+
+        # then every mail sent so far was sent once and recorded as sent, and every other one
+        # is back in the outbox, unclaimed, for the next server to send at once;
+        first = smtp.inbox.by_recipient()
+        assert all(len(messages) == 1 for messages in first.values())
+        rows = await outbox(pg_url)
+        assert len(rows) == len(emails)
+        for row in rows:
+            if row["to_address"] in first:
+                assert row["status"] == "SENT", row
+            else:
+                assert row["status"] == "QUEUED" and row["claimed_by"] is None and row["lease_until"] is None, row
+
+        # and once a server runs again, each participant has received exactly one mail.
+        again = start(servers, [str(ENTRYPOINT)], env, tmp_path)
+        await wait_for(again, "/readyz")
+        await smtp.wait_for(len(emails), timeout=60)
+        async with asyncio.timeout(30):
+            while any(row["status"] != "SENT" for row in await outbox(pg_url)):
+                await asyncio.sleep(0.1)
+        assert again.stop()
+        received = smtp.inbox.by_recipient()
+        assert sorted(received) == emails
+        assert all(len(messages) == 1 for messages in received.values())
+    finally:
+        smtp.stop()
