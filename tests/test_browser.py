@@ -215,7 +215,7 @@ async def enroll_external(page, emails: str, *, keyboard: bool = False) -> None:
     await page.locator(".result-title").wait_for()
 
 
-async def test_manager_enrolls_and_a_participant_completes_the_course(live_server: str, mailbox: Mailbox, browser_factory) -> None:
+async def test_manager_enrolls_and_a_participant_completes_the_course(browser_factory, live_server: str, mailbox: Mailbox) -> None:
     # given a manager, a group "sales" of two, and carol, an internal user
     await seed_directory()
     assert await User.filter(is_admin=True).count() == 1
