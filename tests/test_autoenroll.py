@@ -320,3 +320,44 @@ async def test_auto_enrolled_people_get_their_link_by_mail_once(gql):
     rows = await report(gql, course)
     assert rows["bob"]["emailStatus"] == "QUEUED"
     assert await OutboxMessage.filter(to_address="bob@corp.example").count() == 1
+
+
+async def test_catch_up_running_in_several_processes_at_once_enrolls_and_mails_each_person_once(settings, gql):
+    course = await make_course()
+    users = await make_users(30, prefix="u")
+    group = await make_group("sales", [])
+    await gql.data(SET_RULE, {"course": course.id, "groups": ["sales"], "enabled": True})
+    await Membership.bulk_create([Membership(group_id=group.id, user_id=u.id) for u in users])
+
+    reports = await asyncio.gather(*(autoenroll.catch_up(settings=settings) for _ in range(3)))
+    assert sum(r.enrolled for r in reports) == 30
+    assert await Participant.filter(course_id=course.id).count() == 30
+    assert await OutboxMessage.filter(participant__course_id=course.id).count() == 30
+
+
+async def test_auto_enrollment_fields_cost_the_same_queries_for_one_row_or_many(gql):
+    query = "{ courses { id autoEnrollGroups { name } } }"
+    course = await make_course()
+    await make_users(30, prefix="u")
+    await make_group("sales", [f"u{i:05d}" for i in range(30)])
+    await make_group("ops", [f"u{i:05d}" for i in range(0, 30, 2)])
+    await gql.data(SET_RULE, {"course": course.id, "groups": ["sales"], "enabled": True})
+    await gql.data(REMOVE_MEMBERS, {"g": "sales", "u": ["u00000"]})
+
+    with count_queries() as one:
+        await gql.data(query)
+    for title in ("Second", "Third", "Fourth"):
+        other = await make_course(title)
+        await gql.data(SET_RULE, {"course": other.id, "groups": ["sales", "ops"], "enabled": True})
+    with count_queries() as many:
+        data = await gql.data(query)
+    assert [len(c["autoEnrollGroups"]) for c in data["courses"]] == [2, 2, 2, 1]
+    assert many.count == one.count
+
+    with count_queries() as report_queries:
+        rows = await report(gql, course)
+    assert len(rows) == 30 and rows["u00000"]["inEnrolledGroup"] is False
+    # The report page, its count, and one query for every row's group membership.
+    with count_queries() as small_page:
+        await gql.data("query($c: ID!) { courseReport(courseId: $c, first: 1) { edges { node { inEnrolledGroup } } } }", {"c": course.id})
+    assert report_queries.count == small_page.count

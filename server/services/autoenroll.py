@@ -92,22 +92,22 @@ async def _enroll_members(
         Membership.filter(group_id__in=list(group_ids), user__active=True)
         .exclude(user_id__in=Subquery(enrolled_users))
         .exclude(user_id__in=Subquery(removed_users))
-        .select_related("user", "group")
     )
-    memberships: list[Membership] = []
+    columns = ("id", "user_id", "group_id", "user__username", "group__name")
+    rows: list[tuple[int, int, int, str, str]] = []
     if user_ids is None:
-        memberships = await pending
+        rows = list(await pending.values_list(*columns))
     else:
         for part in chunks(sorted(set(user_ids))):
-            memberships += await pending.filter(user_id__in=part)
+            rows += await pending.filter(user_id__in=part).values_list(*columns)
     rank = {gid: i for i, gid in enumerate(group_ids)}
-    first: dict[int, Membership] = {}
-    for m in sorted(memberships, key=lambda m: (rank[m.group_id], m.id)):
-        first.setdefault(m.user_id, m)
+    first: dict[int, tuple[str, str]] = {}
+    for _, user_id, _, username, group_name in sorted(rows, key=lambda r: (rank[r[2]], r[0])):
+        first.setdefault(user_id, (username, group_name))
     # Inserting in user order keeps concurrent transactions from locking the same rows in opposite orders.
     candidates = [
-        _Candidate(entry=m.user.username, kind=ParticipantKind.INTERNAL, name=m.user.username, user=m.user, via=f"group:{m.group.name}")
-        for _, m in sorted(first.items())
+        _Candidate(entry=username, kind=ParticipantKind.INTERNAL, name=username, user_id=user_id, via=f"group:{group_name}")
+        for user_id, (username, group_name) in sorted(first.items())
     ]
     if not candidates:
         return 0
