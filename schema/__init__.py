@@ -8,10 +8,8 @@ from pathlib import Path
 import strawberry
 from strawberry.extensions import (
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.tools import merge_types
@@ -21,9 +19,9 @@ from schema.autoenroll import AutoEnrollMutation, AutoEnrollQuery
 from schema.courses import CourseMutation, CourseQuery
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.enrollment import EnrollmentMutation, EnrollmentQuery
-from schema.errors import ErrorCodes
+from schema.errors import ErrorCodes, code_early_errors
 from schema.learning import LearningMutation
-from schema.limits import RateLimitStatus
+from schema.limits import QueryShapeLimiter, RateLimitStatus
 from schema.mail import MailMutation
 from schema.reports import ReportQuery
 from schema.session import SessionMutation, SessionQuery
@@ -49,7 +47,8 @@ Mutation = merge_types(
 
 class RosterSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
-        """Errors are logged by ErrorCodes, once and without request data."""
+        """Errors are logged by ErrorCodes, once and without request data; early ones get their code here."""
+        code_early_errors(errors)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -60,8 +59,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RateLimitStatus,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ParserCache, maxsize=512),
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(QueryShapeLimiter, max_depth=settings.max_query_depth, max_aliases=settings.max_aliases),
         partial(ValidationCache, maxsize=512),
     ]
     if settings.production:

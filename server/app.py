@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -47,6 +48,16 @@ class RosterGraphQL(GraphQL):
         address = (scope.get("client") or ("unknown", 0))[0]
         with ratelimit.bind(limiter=self.limiter, address=address):
             await super().__call__(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # Only a JSON object is a GraphQL request: anything else is the client's mistake (400), never a 500.
+        try:
+            parsed = super().parse_json(data)
+        except UnicodeDecodeError:
+            raise HTTPException(400, "The request body is not UTF-8 JSON") from None
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return parsed
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, settings=self.settings)
