@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -298,12 +297,18 @@ async def import_directory(
             for r in user_rows
             if r.username not in existing
         ]
-        taken = await _taken_email_keys([u.email_key for u in new_users if u.email_key])
-        for user in list(new_users):
-            if user.email_key in taken:
-                row = next(r for r in user_rows if r.username == user.username)
-                report.errors.append((row.line, f"the address {user.email} belongs to another user"))
-                new_users.remove(user)
+        # An address already in the directory, or claimed by an earlier row of this file, is refused.
+        claimed = await _taken_email_keys([u.email_key for u in new_users if u.email_key])
+        lines = {r.username: r.line for r in user_rows}
+        accepted: list[User] = []
+        for user in new_users:
+            if user.email_key and user.email_key in claimed:
+                report.errors.append((lines[user.username], f"the address {user.email} belongs to another user"))
+                continue
+            if user.email_key:
+                claimed.add(user.email_key)
+            accepted.append(user)
+        new_users = accepted
         if new_users:
             await User.bulk_create(new_users, batch_size=CHUNK)
         report.created = len(new_users)
@@ -366,5 +371,4 @@ async def _taken_email_keys(keys: list[str]) -> set[str]:
     taken: set[str] = set()
     for part in chunks(keys):
         taken.update(await User.filter(email_key__in=part).values_list("email_key", flat=True))
-    dupes = {k for k, n in Counter(keys).items() if n > 1}
-    return taken | dupes
+    return taken
