@@ -33,9 +33,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(settings: Settings, log_path: Path, **env: str) -> Iterator[LiveServer]:
-    """Serve the test database exactly as production does (same CLI, same logging), until the block ends."""
-    port = free_port()
+def live_server(settings: Settings, log_path: Path, *, port: int | None = None, **env: str) -> Iterator[LiveServer]:
+    """Serve the test database exactly as production does (same CLI, same logging), until the block ends.
+
+    Pass port (from free_port) when the environment must name the server's own URL, e.g. ROSTER_PUBLIC_URL.
+    """
+    port = port or free_port()
     environ = {
         **os.environ,
         "ROSTER_DATABASE_URL": settings.database_url,

@@ -7,28 +7,23 @@ started here; participants follow the link from the mail they actually received.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
 from server.config import Settings
 from server.models import User
 from server.services import auth
-from tests.conftest import TEST_KEY
 from tests.factories import make_group, make_user
+from tests.live import free_port, live_server
 
 pytestmark = pytest.mark.browser
 
@@ -55,12 +50,6 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("ROSTER_CI_REQUIRE_ALL") == "1":
         pytest.fail(f"browser tests cannot run: {reason}")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mailbox:
@@ -94,7 +83,7 @@ class Mailbox:
 
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(_free_port())
+    box = Mailbox(free_port())
     controller = Controller(box, hostname="127.0.0.1", port=box.port)
     controller.start()
     try:
@@ -104,49 +93,19 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture
-async def live_server(settings: Settings, mailbox: Mailbox) -> AsyncIterator[str]:
-    """The real app served by uvicorn in its own process, on the test database."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+def server(settings: Settings, mailbox: Mailbox) -> Iterator[str]:
+    """The real app (`roster serve`) on the test database, its mail going to the mailbox, links naming itself."""
+    port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "ROSTER_DATABASE_URL": settings.database_url,
-        "ROSTER_SECRET_KEYS": TEST_KEY,
-        "ROSTER_PUBLIC_URL": base,
-        "ROSTER_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",
-        "ROSTER_ENV": "test",
-        "ROSTER_VAR_DIR": str(settings.var_dir),
-        "ROSTER_MAIL_WORKER": "1",
-    }
-    log = (ARTIFACTS / "browser-server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "server.app:app_from_env", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                if process.poll() is not None:
-                    raise AssertionError(f"the server exited with {process.returncode}; see {log.name}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"the server did not start; see {log.name}")
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with live_server(
+        settings,
+        ARTIFACTS / "browser-server.log",
+        port=port,
+        ROSTER_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        ROSTER_SMTP_URL=f"smtp://127.0.0.1:{mailbox.port}",
+        ROSTER_MAIL_WORKER="1",
+    ) as running:
+        yield running.url
 
 
 @pytest.fixture
@@ -215,7 +174,7 @@ async def enroll_external(page, emails: str, *, keyboard: bool = False) -> None:
     await page.locator(".result-title").wait_for()
 
 
-async def test_manager_enrolls_and_a_participant_completes_the_course(browser_factory, live_server: str, mailbox: Mailbox) -> None:
+async def test_manager_enrolls_and_a_participant_completes_the_course(browser_factory, server: str, mailbox: Mailbox) -> None:
     # given a manager, a group "sales" of two, and carol, an internal user
     await seed_directory()
     assert await User.filter(is_admin=True).count() == 1
@@ -228,7 +187,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         screens.watch(page)
 
         # when the manager signs in
-        response = await page.goto(f"{live_server}/")
+        response = await page.goto(f"{server}/")
         assert "script-src 'self'" in response.headers["content-security-policy"]
         await page.get_by_label("Username").fill("manager")
         await page.get_by_label("Password").fill(MANAGER_PASSWORD)
@@ -305,7 +264,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
 
         # then dana follows the link from her mail, in a browser of her own
         dana_link = await mailbox.link_for("dana@partner.example")
-        assert dana_link.startswith(f"{live_server}/learn#")
+        assert dana_link.startswith(f"{server}/learn#")
         participant_context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
         participant_context.set_default_timeout(WAIT_MS)
         learner = await participant_context.new_page()
@@ -346,7 +305,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await row(page, "bob").get_by_role("button", name="New link").click()
         await page.get_by_role("dialog").get_by_role("button", name="Make a new link").click()
         bob_link = await page.get_by_role("textbox", name="New link for bob").input_value()
-        assert bob_link.startswith(f"{live_server}/learn#")
+        assert bob_link.startswith(f"{server}/learn#")
         assert len(mailbox.to("bob@corp.example")) == 1
 
         # and carol, enrolled as the internal user, finds the course in My learning
@@ -354,7 +313,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         carol_context.set_default_timeout(WAIT_MS)
         carol = await carol_context.new_page()
         screens.watch(carol)
-        await carol.goto(f"{live_server}/learning")
+        await carol.goto(f"{server}/learning")
         await carol.get_by_label("Username").fill("carol")
         await carol.get_by_label("Password").fill(LEARNER_PASSWORD)
         await carol.get_by_role("button", name="Sign in").click()
