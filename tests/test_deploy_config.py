@@ -108,6 +108,7 @@ def test_readme_configuration_table_names_every_variable(tmp_path):
     rows = "\n".join(line for line in section.splitlines() if line.startswith("|"))
     missing = configuration_variables(tmp_path) - set(VARIABLE.findall(rows))
     assert missing == set(), "add these to the README's configuration table"
+    assert ONE_OFF <= set(VARIABLE.findall(readme)), "document these with their command in the README"
 
 
 def test_compose_parses_and_passes_every_variable_to_the_app(tmp_path):
