@@ -21,6 +21,7 @@ from schema import build_schema
 from schema.context import Context, resolve_principal
 from server import db
 from server.config import Settings
+from server.pgpool import DatabaseBusy
 from server.report_csv import report_csv_endpoint
 from server.services import autoenroll, ratelimit
 from server.services.mailer import MailWorker
@@ -111,7 +112,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/learning", page("learning.html")),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+
+    async def database_busy(request: Request, exc: Exception) -> Response:
+        # Outside GraphQL (the CSV export), an exhausted pool is a 503 saying when to retry, not a bare 500.
+        return PlainTextResponse(f"{exc}\n", status_code=503, headers={"retry-after": "5"})
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={DatabaseBusy: database_busy})
     app.state.settings = settings
     app.add_middleware(RosterMiddleware, settings=settings)
     return app

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from server.services import auth, courses, export
-from server.services.errors import RosterError
+from server.services.errors import BadInput, NotFound
 
 
 def report_csv_endpoint(resolve_principal: Callable[[Request], Awaitable[auth.Principal]]) -> Callable[[Request], Awaitable[Response]]:
@@ -26,7 +26,7 @@ def report_csv_endpoint(resolve_principal: Callable[[Request], Awaitable[auth.Pr
             return PlainTextResponse("Your credential does not allow reading reports.\n", status_code=403)
         try:
             course = await courses.find_course(request.path_params["course_id"])
-        except RosterError:
+        except (BadInput, NotFound):  # a malformed or out-of-range id; a busy database is not a missing course
             course = None
         if course is None:
             return PlainTextResponse("There is no such course.\n", status_code=404)

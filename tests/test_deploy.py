@@ -158,8 +158,15 @@ def roster(*args: str, env: dict[str, str], tmp: Path) -> str:
     return done.stdout
 
 
-async def enroll_external(server: Server, env: dict[str, str], tmp: Path, emails: list[str], *, send_email: bool) -> list[str]:
-    """An admin token from the CLI, then a published course and its external participants over GraphQL; their links."""
+@dataclass
+class Enrolled:
+    token: str
+    course_id: str
+    links: list[str]
+
+
+async def enroll_external(server: Server, env: dict[str, str], tmp: Path, emails: list[str], *, send_email: bool) -> Enrolled:
+    """An admin token from the CLI, then a published course and its external participants over GraphQL."""
     token = re.search(r"shown once: (\S+)", roster("create-token", "deploy", "--scope", "admin", env=env, tmp=tmp)).group(1)
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
@@ -176,12 +183,8 @@ async def enroll_external(server: Server, env: dict[str, str], tmp: Path, emails
                 "variables": {"id": course_id, "emails": emails, "send": send_email},
             },
         )
-        return [e["link"] for e in enrolled.json()["data"]["enrollExternal"]["enrolled"]]
-
-
-async def participant_link(server: Server, env: dict[str, str], tmp: Path) -> str:
-    (link,) = await enroll_external(server, env, tmp, ["ada@example.com"], send_email=False)
-    return link
+        links = [e["link"] for e in enrolled.json()["data"]["enrollExternal"]["enrolled"]]
+    return Enrolled(token, course_id, links)
 
 
 @dataclass
@@ -285,7 +288,8 @@ async def test_exhausted_pool_makes_requests_wait_then_fail_clearly(pg_url, serv
     env = environment(pg_url, tmp_path, ROSTER_DB_POOL_MAX="2", ROSTER_DB_POOL_TIMEOUT="1")
     server = start(servers, [str(ENTRYPOINT)], env, tmp_path)
     await wait_for(server, "/readyz")
-    link = await participant_link(server, env, tmp_path)
+    enrolled = await enroll_external(server, env, tmp_path, ["ada@example.com"], send_email=False)
+    (link,) = enrolled.links
 
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         async with TableLock(pg_url, "participants") as lock:
@@ -300,6 +304,10 @@ async def test_exhausted_pool_makes_requests_wait_then_fail_clearly(pg_url, serv
             assert "database is busy" in error["message"].lower()
             assert "traceback" not in third.text.lower() and "asyncpg" not in third.text.lower()
             assert (third.json()["data"] or {}).get("participantView") is None
+            # and outside GraphQL, the CSV export answers 503 with the same words and when to retry.
+            export = await client.get(f"/reports/{enrolled.course_id}.csv", headers={"authorization": f"Bearer {enrolled.token}"})
+            assert export.status_code == 503
+            assert "database is busy" in export.text.lower() and export.headers["retry-after"] == "5"
         # When the connections come free, the waiting requests finish and the pool serves again.
         for response in await asyncio.gather(*holders):
             assert response.json()["data"]["participantView"]["participant"]["name"] == "ada@example.com"
@@ -349,7 +357,7 @@ async def test_sigterm_under_load_finishes_every_in_flight_request(pg_url, serve
     env = environment(pg_url, tmp_path, ROSTER_GRACE_SECONDS="20")
     server = start(servers, [str(ENTRYPOINT)], env, tmp_path)
     await wait_for(server, "/readyz")
-    link = await participant_link(server, env, tmp_path)
+    (link,) = (await enroll_external(server, env, tmp_path, ["ada@example.com"], send_email=False)).links
     stop_sent = asyncio.Event()
     result = LoadResult()
     concurrency = 6
