@@ -218,6 +218,8 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         # and enrolls the group "sales" through search-as-you-type
         await page.get_by_role("button", name="Enroll participants").click()
         await page.get_by_label("Users or groups").fill("sal")
+        await page.get_by_role("button", name=re.compile("Group: sales")).wait_for()
+        await page.screenshot(path=str(ARTIFACTS / "03-enroll-search.png"))
         await page.get_by_role("button", name=re.compile("Group: sales")).click()
         await page.get_by_role("button", name=re.compile(r"^Enroll \(1 choice\)")).click()
         await page.get_by_role("heading", name="Enrolled 2 participants, skipped 0.").wait_for()
@@ -229,7 +231,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await result.get_by_role("heading", name="Enrolled 2 participants, skipped 1.").wait_for()
         skipped = result.locator(".skipped li")
         assert "carol@corp.example" in await skipped.inner_text()
-        await screens.shot(page, "03-enrollment-result")
+        await page.screenshot(path=str(ARTIFACTS / "04-enrollment-result.png"))
 
         # then one click enrolls carol as the internal user instead
         await result.get_by_role("button", name="Enroll Carol Cruz (carol) instead").click()
@@ -243,7 +245,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         assert await row(page, "alice").locator("td[data-label=Type]").inner_text() == "Internal"
         assert await row(page, "alice").locator("td[data-label='Enrolled via']").inner_text() == "group:sales"
         assert await row(page, "dana@partner.example").locator("td[data-label=Type]").inner_text() == "External"
-        await screens.shot(page, "04-report")
+        await screens.shot(page, "05-report")
         await page.get_by_label("Type").select_option("EXTERNAL")
         await page.get_by_text(showing(2, 2)).wait_for()
         await page.get_by_label("Type").select_option("")
@@ -275,7 +277,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await learner.get_by_role("heading", name="Safety basics").wait_for()
         await learner.get_by_text("This link is personal.").wait_for()
         assert await learner.locator(".lesson-body strong").inner_text() == "preventable"
-        await screens.shot(learner, "05-participant-course-phone")
+        await screens.shot(learner, "06-participant-course-phone")
 
         # and completes the lesson and passes the quiz
         await learner.get_by_role("button", name="Mark as complete").click()
@@ -284,7 +286,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await learner.get_by_role("button", name="Submit answers").click()
         await learner.get_by_text("You scored 100%: you passed.").wait_for()
         await learner.locator("#result").get_by_text("You have completed this course").wait_for()
-        await screens.shot(learner, "06-participant-result-phone")
+        await screens.shot(learner, "07-participant-result-phone")
 
         # when the manager resends dana's link
         await row(page, "dana@partner.example").get_by_role("button", name="Resend link").click()
@@ -297,7 +299,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await learner.goto(dana_link)
         await learner.get_by_role("heading", name="This link is no longer valid").wait_for()
         await learner.get_by_text("ask your course manager").wait_for()
-        await screens.shot(learner, "07-invalid-link-phone")
+        await screens.shot(learner, "08-invalid-link-phone")
         await learner.goto(dana_new_link)
         await learner.locator("#result").get_by_text("You have completed this course").wait_for()
 
@@ -320,7 +322,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await carol.get_by_role("link", name="Safety basics").click()
         await carol.get_by_role("button", name="Mark as complete").click()
         await carol.get_by_text("✓ Completed").wait_for()
-        await screens.shot(carol, "08-my-learning-course")
+        await screens.shot(carol, "09-my-learning-course")
 
         # then the manager's report shows dana's progress and score
         await page.reload()
@@ -331,7 +333,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         assert await dana.locator("td[data-label='Last activity']").inner_text() != "—"
         carol_row = row(page, "carol")
         await carol_row.locator("td[data-label=Status]", has_text="In progress").wait_for()
-        await screens.shot(page, "09-report-after")
+        await screens.shot(page, "10-report-after")
 
         # and the CSV export holds the same participants
         async with page.expect_download() as download_info:
@@ -342,7 +344,7 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         assert "eve@partner.example" in csv_text
 
         await page.set_viewport_size({"width": 390, "height": 844})
-        await screens.shot(page, "10-report-phone")
+        await screens.shot(page, "11-report-phone")
         await page.set_viewport_size({"width": 1280, "height": 900})
 
         # and the group "sales" can be set to enroll automatically; its members are enrolled already
@@ -351,6 +353,10 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await page.get_by_role("button", name="Enroll this group automatically").click()
         await page.get_by_text("sales now enrolls automatically; 0 members enrolled now.").wait_for()
         await page.get_by_role("button", name="Stop enrolling sales automatically").wait_for()
+
+        # and signing out leads back to the sign-in form
+        await page.get_by_role("button", name="Sign out").click()
+        await page.get_by_role("heading", name="Sign in to Roster").wait_for()
 
         await browser.close()
     assert screens.errors == []
