@@ -112,7 +112,11 @@ async def pending_migrations_count() -> int:
     """How many migrations the open database still lacks (0 when the schema is current)."""
     from tortoise.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connections.get("default"), {"models": {"migrations": "server.migrations", "models": MODELS}})
+    connection = connections.get("default")
+    # Tortoise reads the applied list as empty when the query fails, so an unreachable database
+    # would pass for an unmigrated one: ask it something first, and let that failure raise.
+    await connection.execute_query("SELECT 1")
+    executor = MigrationExecutor(connection, {"models": {"migrations": "server.migrations", "models": MODELS}})
     return len(await executor.plan(None))
 
 

@@ -258,25 +258,47 @@ async def test_entrypoints_racing_on_a_fresh_database_migrate_once_and_all_serve
     assert {"courses", "participants", "users", "groups", "outbox_messages", "sessions", "api_tokens"} <= tables
 
 
-async def test_readiness_follows_migrations_and_reveals_nothing(pg_url, servers, tmp_path):
+async def readiness_follows_migrations(database_url: str, servers: list[Server], tmp: Path, hidden: list[str]) -> Server:
     # Given a server started on a database nobody has migrated yet,
-    env = environment(pg_url, tmp_path)
-    server = start(servers, [str(BIN / "roster"), "serve"], env, tmp_path)
+    env = environment(database_url, tmp)
+    server = start(servers, [str(BIN / "roster"), "serve"], env, tmp)
     healthy = await wait_for(server, "/healthz")
     assert healthy.text == "ok"
 
-    # then it is alive but not ready,
+    # then it is alive but not ready, and says why without naming versions or configuration;
     not_ready = await wait_for(server, "/readyz", status=503)
     assert not_ready.json() == {"ready": False, "reason": "migrations pending"}
     for response in (healthy, not_ready):
         body = response.text.lower()
-        assert not any(secret in body for secret in ("postgres", pg_url.rsplit("/", 1)[1], "version", "0001", "tortoise", "127.0.0.1"))
+        assert not any(secret.lower() in body for secret in [*hidden, "version", "0001", "tortoise", "127.0.0.1"])
         assert "server" not in response.headers
 
     # and once `roster migrate` has run, it is ready without a restart.
-    roster("migrate", env=env, tmp=tmp_path)
+    roster("migrate", env=env, tmp=tmp)
     ready = await wait_for(server, "/readyz")
     assert ready.json() == {"ready": True}
+    return server
+
+
+async def test_readiness_on_postgresql_follows_migrations_and_the_database(pg_url, servers, tmp_path):
+    name = pg_url.rsplit("/", 1)[1]
+    server = await readiness_follows_migrations(pg_url, servers, tmp_path, ["postgres", name])
+
+    # When the database goes away under a running server, it is alive but no longer ready.
+    conn = await asyncpg.connect(admin_url())
+    try:
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    gone = await wait_for(server, "/readyz", status=503)
+    assert gone.json() == {"ready": False, "reason": "database unreachable"}
+    assert (await wait_for(server, "/healthz")).text == "ok"
+    assert server.stop()
+
+
+async def test_readiness_on_sqlite_follows_migrations(servers, tmp_path):
+    path = tmp_path / "ready.sqlite3"
+    server = await readiness_follows_migrations(f"sqlite://{path}", servers, tmp_path, ["sqlite", str(path)])
     assert server.stop()
 
 
