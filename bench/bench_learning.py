@@ -31,10 +31,13 @@ from typing import Any
 from bench.common import (
     POSTGRES_URL,
     ROOT,
+    WrkResult,
+    _lua_string,
     admin_token,
     bench_settings,
     figure,
     median,
+    parse_wrk,
     post_json,
     postgres_available,
     prepare_database,
@@ -47,7 +50,6 @@ from bench.common import (
     sqlite_settings,
     verdict,
     with_database,
-    wrk_post,
 )
 from server.config import Settings
 
@@ -90,35 +92,66 @@ def add_routes(app: Any, settings: Settings) -> None:
 # --- 1. lesson completion by link --------------------------------------------------------------
 
 
+LEARNERS = 50 if QUICK else 200
+LESSONS = 10
+
+
+def wrk_rotating(url: str, bodies: list[str], *, duration: float, connections: int) -> WrkResult:
+    """Like wrk_post, but each request sends the next of many JSON bodies: many learners, not one row under load."""
+    table = ",\n".join(_lua_string(b) for b in bodies)
+    script = (
+        f"local bodies = {{\n{table}\n}}\nlocal n = 0\n"
+        "request = function()\n  n = n + 1\n"
+        '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[(n % #bodies) + 1])\nend\n'
+    )
+    with tempfile.NamedTemporaryFile("w", prefix="roster-bench-", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        done = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", f.name, url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=True,
+        )
+    finally:
+        os.unlink(f.name)
+    return parse_wrk(done.stdout)
+
+
 def _completion(settings: Settings, label: str) -> None:
     run(prepare_database(settings))
 
-    async def seed() -> tuple[str, str]:
+    async def seed() -> tuple[list[str], list[str]]:
         from server.services import enrollment, learning
 
         course = await seed_course("Completion course")
-        lessons = [await learning.create_lesson(course_id=course, title=f"Lesson {i}", body="Read.", actor="bench") for i in range(10)]
+        lessons = [await learning.create_lesson(course_id=course, title=f"Lesson {i}", body="Read.", actor="bench") for i in range(LESSONS)]
         await seed_participants(course, 10_000)
-        result = await enrollment.enroll_external(
-            settings=settings, course_id=course, emails=["learner@example.com"], send_email=False, actor="bench"
-        )
-        return str(lessons[3].id), result.enrolled[0].link.split("#", 1)[1]
+        emails = [f"learner{i}@example.com" for i in range(LEARNERS)]
+        result = await enrollment.enroll_external(settings=settings, course_id=course, emails=emails, send_email=False, actor="bench")
+        return [str(lesson.id) for lesson in lessons], [e.link.split("#", 1)[1] for e in result.enrolled]
 
-    lesson, link = run(with_database(settings, seed))
-    body = {"query": COMPLETE, "variables": {"lesson": lesson, "link": link}}
-    raw_body = {"lesson": lesson, "link": link}
+    lessons, links = run(with_database(settings, seed))
+    # Learner by learner, lesson by lesson: the first pass records completions, later passes record them again.
+    pairs = [(lesson, link) for lesson in lessons for link in links]
+    gql_bodies = [json.dumps({"query": COMPLETE, "variables": {"lesson": lesson, "link": link}}) for lesson, link in pairs]
+    raw_bodies = [json.dumps({"lesson": lesson, "link": link}) for lesson, link in pairs]
     with serve(settings, hook="bench.bench_learning:add_routes") as base:
-        via_graphql = post_json(f"{base}/graphql", body)
-        via_raw = post_json(f"{base}/bench/complete", raw_body)
-        assert via_graphql["data"]["completeLesson"]["progress"] == via_raw["completeLesson"]["progress"] == 0.1, (via_graphql, via_raw)
-        wrk_post(f"{base}/graphql", body, duration=1, connections=WRK_CONNECTIONS)
-        wrk_post(f"{base}/bench/complete", raw_body, duration=1, connections=WRK_CONNECTIONS)
+        via_graphql = post_json(f"{base}/graphql", json.loads(gql_bodies[0]))
+        via_raw = post_json(f"{base}/bench/complete", json.loads(raw_bodies[0]))
+        assert via_graphql["data"]["completeLesson"]["progress"] == via_raw["completeLesson"]["progress"] == 1 / LESSONS, (
+            via_graphql,
+            via_raw,
+        )
+        wrk_rotating(f"{base}/graphql", gql_bodies, duration=1, connections=WRK_CONNECTIONS)
+        wrk_rotating(f"{base}/bench/complete", raw_bodies, duration=1, connections=WRK_CONNECTIONS)
         gql_rps: list[float] = []
         raw_rps: list[float] = []
         errors = 0
         for _ in range(ROUNDS):
-            r = wrk_post(f"{base}/bench/complete", raw_body, duration=WRK_SECONDS, connections=WRK_CONNECTIONS)
-            g = wrk_post(f"{base}/graphql", body, duration=WRK_SECONDS, connections=WRK_CONNECTIONS)
+            r = wrk_rotating(f"{base}/bench/complete", raw_bodies, duration=WRK_SECONDS, connections=WRK_CONNECTIONS)
+            g = wrk_rotating(f"{base}/graphql", gql_bodies, duration=WRK_SECONDS, connections=WRK_CONNECTIONS)
             raw_rps.append(r.requests_per_sec)
             gql_rps.append(g.requests_per_sec)
             errors += r.non_2xx + g.non_2xx + r.socket_errors + g.socket_errors
@@ -135,7 +168,11 @@ def _completion(settings: Settings, label: str) -> None:
 
 def bench_completion() -> None:
     print("\n-- recording a lesson completion by link: completeLesson vs the same service behind a raw Starlette route (wrk)", flush=True)
-    print("   every request runs the whole write: link check, row lock, completion insert (idempotent), counts, update", flush=True)
+    print(
+        f"   {LEARNERS} learners x {LESSONS} lessons in turn; each request is the whole write:"
+        " link check, row lock, completion insert (idempotent), counts, update",
+        flush=True,
+    )
     with scratch_dir() as tmp:
         _completion(sqlite_settings(tmp), "SQLite")
         if postgres_available():
