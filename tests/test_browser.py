@@ -335,6 +335,17 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await carol_row.locator("td[data-label=Status]", has_text="In progress").wait_for()
         await screens.shot(page, "10-report-after")
 
+        # and the report pages through a longer list
+        await enroll_external(page, " ".join(f"guest{i}@partner.example" for i in range(1, 9)))
+        await page.get_by_role("button", name="Close").click()
+        await page.get_by_label("Rows per page").select_option("10")
+        await page.get_by_text(showing(10, 13)).wait_for()
+        await page.get_by_role("button", name="Next").click()
+        await page.get_by_text("Showing 11\u201313 of 13 participants.").wait_for()
+        assert await page.locator("table.report tbody tr").count() == 3
+        await page.get_by_role("button", name="Previous").click()
+        await page.get_by_text(showing(10, 13)).wait_for()
+
         # and the CSV export holds the same participants
         async with page.expect_download() as download_info:
             await page.get_by_role("link", name="Export CSV").click()

@@ -2,7 +2,7 @@
 import { gql } from "./api.js";
 import { confirmDialog, debounce, EMAIL_LABELS, formatDate, h, KIND_LABELS, notice, progressBar, replace, STATUS_LABELS } from "./dom.js";
 
-const PAGE_SIZE = 25;
+const PAGE_SIZES = [10, 25, 50, 100];
 
 const ORDERS = {
   "ENROLLED:false": "Enrolled first",
@@ -43,6 +43,11 @@ export function renderReport(panel, course) {
   const kind = select("filter-kind", "Type", KIND_LABELS);
   const email = select("filter-email", "Email", EMAIL_LABELS);
   const search = h("input", { id: "filter-search", type: "search", placeholder: "Name or email", autocomplete: "off" });
+  const size = h(
+    "select",
+    { id: "report-size" },
+    PAGE_SIZES.map((n) => h("option", { value: n, selected: n === 25 }, String(n))),
+  );
   const order = h(
     "select",
     { id: "report-order" },
@@ -68,12 +73,13 @@ export function renderReport(panel, course) {
     if (kind.control.value) filter.kind = kind.control.value;
     if (email.control.value) filter.emailStatus = email.control.value;
     if (search.value.trim()) filter.search = search.value.trim();
+    const pageSize = Number(size.value);
     table.setAttribute("aria-busy", "true");
     try {
       const [orderBy, descending] = order.value.split(":");
       const data = await gql(REPORT, {
         courseId: course.id,
-        first: PAGE_SIZE,
+        first: pageSize,
         after: cursors[page],
         filter,
         orderBy,
@@ -82,7 +88,7 @@ export function renderReport(panel, course) {
       const connection = data.courseReport;
       const nodes = connection.edges.map((edge) => edge.node);
       cursors[page + 1] = connection.pageInfo.endCursor;
-      const from = page * PAGE_SIZE + 1;
+      const from = page * pageSize + 1;
       summary.textContent = connection.totalCount
         ? `Showing ${from}–${from + nodes.length - 1} of ${connection.totalCount} participants.`
         : "No participant matches.";
@@ -110,7 +116,7 @@ export function renderReport(panel, course) {
   };
   const reload = () => load();
 
-  for (const control of [status.control, kind.control, email.control, order]) control.addEventListener("change", restart);
+  for (const control of [status.control, kind.control, email.control, order, size]) control.addEventListener("change", restart);
   search.addEventListener("input", debounce(restart, 250));
 
   replace(
@@ -136,7 +142,7 @@ export function renderReport(panel, course) {
     message,
     summary,
     table,
-    pager,
+    h("div", { class: "pager-row" }, pager, h("div", { class: "page-size" }, h("label", { for: "report-size" }, "Rows per page"), size)),
   );
   load();
 }
@@ -190,7 +196,7 @@ function actions(p, message, reload) {
       button.disabled = false;
     }
   };
-  const resend = h("button", { type: "button", class: "button secondary small" }, "Resend link");
+  const resend = h("button", { type: "button", class: "button secondary small", "aria-label": `Resend link ${p.name}` }, "Resend link");
   resend.addEventListener("click", () =>
     run(resend, async () => {
       const ok = await confirmDialog({
@@ -208,7 +214,7 @@ function actions(p, message, reload) {
       reload();
     }),
   );
-  const regenerate = h("button", { type: "button", class: "button secondary small" }, "New link");
+  const regenerate = h("button", { type: "button", class: "button secondary small", "aria-label": `New link ${p.name}` }, "New link");
   regenerate.addEventListener("click", () =>
     run(regenerate, async () => {
       const ok = await confirmDialog({
@@ -234,7 +240,7 @@ function actions(p, message, reload) {
       regenerate.disabled = false;
     }),
   );
-  const remove = h("button", { type: "button", class: "button danger small" }, "Remove");
+  const remove = h("button", { type: "button", class: "button danger small", "aria-label": `Remove ${p.name}` }, "Remove");
   remove.addEventListener("click", () =>
     run(remove, async () => {
       const ok = await confirmDialog({
