@@ -26,8 +26,11 @@ class ErrorCodes(SchemaExtension):
         original = error.original_error
         if isinstance(original, RosterError):
             return GraphQLError(original.message, error.nodes, path=error.path, extensions={"code": original.code})
-        if original is None:  # parsing, validation, variable coercion: the request is at fault
+        if original is None:  # parsing, validation: the request is at fault
             code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
+            return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
+        if isinstance(original, GraphQLError):  # a variable of the wrong type (an ID given as 3.5): the request is at fault
+            code = (error.extensions or {}).get("code") or (original.extensions or {}).get("code") or "BAD_USER_INPUT"
             return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
         context = self.execution_context.context
         rid = getattr(getattr(context, "request", None), "state", None)
@@ -48,5 +51,7 @@ def code_early_errors(errors: list[GraphQLError]) -> None:
             error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         elif error.message.startswith("Syntax Error"):
             error.extensions = {"code": "GRAPHQL_PARSE_FAILED"}
+        elif isinstance(original, GraphQLError):  # a variable of the wrong type (an ID given as 3.5)
+            error.extensions = {"code": "BAD_USER_INPUT"}
         else:
             error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}

@@ -1,0 +1,102 @@
+"""GraphQL hygiene: JSON POST only, codes on every error, unexpected failures masked with a request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from tortoise.exceptions import OperationalError
+
+from server.services import courses
+from tests.conftest import GraphQLClient, error_code
+from tests.factories import make_course
+
+
+async def test_get_queries_are_refused(client, admin_token):
+    response = await client.get("/graphql", params={"query": "{ courses { id } }"}, headers={"authorization": f"Bearer {admin_token}"})
+    assert response.status_code in (400, 405)
+    assert "courses" not in response.text or "data" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        ("query={ courses { id } }", "application/x-www-form-urlencoded"),
+        ('{"query": "{ courses { id } }"}', "text/plain"),
+        ("{ courses { id } }", "application/graphql"),
+    ],
+)
+async def test_non_json_posts_are_refused(client, admin_token, content, content_type):
+    await make_course("Hidden")
+    response = await client.post(
+        "/graphql", content=content, headers={"content-type": content_type, "authorization": f"Bearer {admin_token}"}
+    )
+    assert response.status_code in (400, 415)
+    assert "Hidden" not in response.text
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"query": 5}', b"[]", b"null", b'{"query": "{ courses { id } }", "variables": "x"}'])
+async def test_malformed_bodies_are_400_never_500(client, content):
+    response = await client.post("/graphql", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+
+
+async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(client, admin_token, monkeypatch, caplog):
+    async def broken() -> list:
+        raise OperationalError("disk I/O error at /var/lib/roster/secret-path")
+
+    monkeypatch.setattr(courses, "list_courses", broken)
+    with caplog.at_level(logging.ERROR, logger="roster.graphql"):
+        response = await client.post("/graphql", json={"query": "{ courses { id } }"}, headers={"authorization": f"Bearer {admin_token}"})
+
+    assert response.status_code == 200
+    body = response.json()
+    request_id = response.headers["x-request-id"]
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert request_id in error["message"]
+    assert "secret-path" not in response.text and "Traceback" not in response.text and "OperationalError" not in response.text
+    logged = [r for r in caplog.records if r.name == "roster.graphql"]
+    assert logged and request_id in logged[0].getMessage()
+    assert logged[0].exc_info and "secret-path" in str(logged[0].exc_info[1]), "the cause is in the log, not in the answer"
+
+
+async def test_every_error_carries_a_code(settings, gql, client, reports_token):
+    course = await make_course()
+    cases = {
+        "{ courses { nosuchfield } }": "GRAPHQL_VALIDATION_FAILED",
+        "{ courses { id ": "GRAPHQL_PARSE_FAILED",
+        '{ course(id: "abc") { id } }': "BAD_USER_INPUT",
+        '{ courseReport(courseId: "9999") { totalCount } }': "NOT_FOUND",
+        "mutation { removeParticipant(participantId: 12345) { removed } }": "NOT_FOUND",
+    }
+    for query, code in cases.items():
+        assert error_code(await gql(query)) == code, query
+
+    assert error_code(await GraphQLClient(client)("{ courses { id } }")) == "UNAUTHENTICATED"
+    assert error_code(await GraphQLClient(client, reports_token)("{ courses { id } }")) == "FORBIDDEN"
+    wrong_types = await gql(
+        "mutation($c: ID!, $u: [String!]!) { enrollParticipants(courseId: $c, usernames: $u) { enrolled { link } } }",
+        {"c": {"id": course.id}, "u": "alice"},
+    )
+    assert wrong_types["errors"] and all(e["extensions"]["code"] for e in wrong_types["errors"])
+    assert wrong_types.get("data") is None
+
+
+async def test_wrong_id_types_and_values_are_bad_input_not_crashes(settings, gql):
+    await make_course()
+    for value in ("abc", "1.5", "", " ", "0x10", "1e3", "9" * 40, "-5"):
+        body = await gql("mutation($id: ID!) { removeParticipant(participantId: $id) { removed } }", {"id": value})
+        assert error_code(body) in {"BAD_USER_INPUT", "NOT_FOUND"}, (value, body)
+    body = await gql("mutation($id: ID!) { removeParticipant(participantId: $id) { removed } }", {"id": 3.5})
+    assert error_code(body) == "BAD_USER_INPUT" and body.get("data") is None
+
+
+async def test_responses_carry_no_stack_traces_even_in_development(client, admin_token):
+    response = await client.post(
+        "/graphql", content=json.dumps({"query": "{ " + "courses { id } " * 2 + "}"}), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert "Traceback" not in response.text and 'File "' not in response.text
