@@ -6,6 +6,7 @@ import { currentViewer, renderAccount, signInForm } from "./session.js";
 
 const main = document.getElementById("main");
 const account = document.getElementById("account");
+let signedIn = false;
 
 async function fetchAll() {
   return (await gql(`query MyLearning { myLearning { ${VIEW_FIELDS} } }`)).myLearning;
@@ -13,6 +14,7 @@ async function fetchAll() {
 
 async function start() {
   let viewer;
+  signedIn = false;
   try {
     viewer = await currentViewer();
   } catch (error) {
@@ -20,14 +22,18 @@ async function start() {
     return;
   }
   if (!viewer) viewer = await signInForm(main, { heading: "Sign in to My learning", hint: "Use your company username and password." });
+  signedIn = true;
   renderAccount(account, viewer, () => {
+    signedIn = false;
     location.hash = "";
     start();
   });
   route();
 }
 
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  if (signedIn) route();
+});
 
 async function route() {
   const match = location.hash.match(/^#\/course\/(.+)$/);

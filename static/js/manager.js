@@ -157,26 +157,20 @@ function tabLink(label, href, current) {
 
 function courseHeader(course, reload, afterEnroll) {
   const status = h("div", { "aria-live": "polite" });
-  const publish = course.published
-    ? null
-    : h(
-        "button",
-        {
-          type: "button",
-          class: "button secondary",
-          onclick: async (event) => {
-            event.currentTarget.disabled = true;
-            try {
-              await gql(`mutation Publish($id: ID!) { publishCourse(courseId: $id) { id published } }`, { id: course.id });
-              reload();
-            } catch (error) {
-              replace(status, notice("error", error.message));
-              event.target.disabled = false;
-            }
-          },
-        },
-        "Publish",
-      );
+  let publish = null;
+  if (!course.published) {
+    publish = h("button", { type: "button", class: "button secondary" }, "Publish");
+    publish.addEventListener("click", async () => {
+      publish.disabled = true;
+      try {
+        await gql(`mutation Publish($id: ID!) { publishCourse(courseId: $id) { id published } }`, { id: course.id });
+        reload();
+      } catch (error) {
+        replace(status, notice("error", error.message));
+        publish.disabled = false;
+      }
+    });
+  }
   return h(
     "header",
     { class: "course-header" },

@@ -33,7 +33,10 @@ export function renderPlayer(container, view, { link, refresh, onGone }) {
       if (after) container.querySelector(".player-message")?.replaceChildren(after);
       (focusSelector && container.querySelector(focusSelector))?.focus();
     } catch (error) {
-      replace(message, notice("error", error.message));
+      // A link revoked while the page was open: say so the same calm way as on opening it.
+      const fresh = await refresh().catch(() => undefined);
+      if (fresh === null) onGone();
+      else replace(message, notice("error", error.message));
     }
   };
 

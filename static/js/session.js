@@ -78,6 +78,7 @@ export function renderAccount(slot, viewer, onSignedOut) {
     try {
       await signOut();
     } finally {
+      replace(slot);
       onSignedOut();
     }
   });
