@@ -190,8 +190,11 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         response = await page.goto(f"{server}/")
         assert "script-src 'self'" in response.headers["content-security-policy"]
         await page.get_by_label("Username").fill("manager")
-        await page.get_by_label("Password").fill(MANAGER_PASSWORD)
+        await page.get_by_label("Password").fill("not the password")
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("alert").get_by_text("Wrong username or password.").wait_for()
         await screens.shot(page, "01-sign-in")
+        await page.get_by_label("Password").fill(MANAGER_PASSWORD)
         await page.get_by_role("button", name="Sign in").click()
         await page.get_by_role("heading", name="Courses").wait_for()
 
