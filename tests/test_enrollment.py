@@ -119,7 +119,8 @@ async def test_a_link_opens_its_participant_and_nothing_else(gql, client):
         assert view["participant"]["name"] == "pat@example.com"
         assert view["course"]["title"] == "Fire drill"
 
-    tampered = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+    # A middle character of the signature: the last one carries two padding bits base64 ignores.
+    tampered = value[:-5] + ("A" if value[-5] != "A" else "B") + value[-4:]
     for bad in (tampered, value[:20], "", "x" * 5000, "not.a.link", value + "x"):
         with count_queries() as queries:
             body = await gql(VIEW, {"link": bad})

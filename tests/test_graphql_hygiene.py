@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 
 import pytest
 from tortoise.exceptions import OperationalError
 
+from server.models import AuditEvent, Participant
 from server.services import courses
 from tests.conftest import GraphQLClient, error_code
-from tests.factories import make_course
+from tests.factories import make_course, make_users
 
 
 async def test_get_queries_are_refused(client, admin_token):
@@ -100,3 +102,62 @@ async def test_responses_carry_no_stack_traces_even_in_development(client, admin
     )
     assert response.status_code == 200
     assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+# --- bad input to enrollment: per-entry reasons, never a 500, the database consistent ------------
+
+ENROLL_USERS = """
+mutation($course: ID!, $usernames: [String!]!) {
+  enrollParticipants(courseId: $course, usernames: $usernames, sendEmail: false) {
+    enrolled { participant { name } }
+    skipped { entry reason }
+  }
+}"""
+
+
+async def test_ten_thousand_usernames_with_duplicates_whitespace_and_unknowns(settings, gql):
+    course = await make_course()
+    await make_users(9_992)
+    names = [f"user{i:05d}" for i in range(9_992)]
+    names[0] = f"  {names[0]}\t"  # whitespace is trimmed
+    names += ["user00001", "USER00002", "nobody", "", "user00003\r\n", "user\x00", "x" * 500, "user00004"]
+    assert len(names) == 10_000
+
+    result = (await gql.data(ENROLL_USERS, {"course": course.id, "usernames": names}))["enrollParticipants"]
+
+    reasons = Counter(s["reason"] for s in result["skipped"])
+    assert len(result["enrolled"]) == 9_992
+    assert reasons == {"DUPLICATE_ENTRY": 3, "UNKNOWN_USER": 5}
+    assert await Participant.filter(course_id=course.id).count() == 9_992
+    assert await AuditEvent.filter(action="participant.enroll", course_id=course.id).count() == 9_992
+
+
+async def test_one_entry_over_the_limit_refuses_the_whole_request(settings, gql):
+    course = await make_course()
+    await make_users(3)
+    body = await gql(ENROLL_USERS, {"course": course.id, "usernames": ["user00000"] * 10_001})
+    assert error_code(body) == "BAD_USER_INPUT" and body["data"] is None
+    assert await Participant.all().count() == 0
+
+
+async def test_a_removed_participant_s_link_and_a_regenerated_one_open_nothing(settings, gql):
+    course = await make_course()
+    enrolled = (
+        await gql.data(
+            'mutation($c: ID!) { enrollExternal(courseId: $c, emails: ["pat@example.com", "sam@example.com"], sendEmail: false)'
+            " { enrolled { link participant { id } } } }",
+            {"c": course.id},
+        )
+    )["enrollExternal"]["enrolled"]
+    view = "query($l: String!) { participantView(link: $l) { participant { id } } }"
+    await gql.data("mutation($id: ID!) { removeParticipant(participantId: $id) { removed } }", {"id": enrolled[0]["participant"]["id"]})
+    await gql.data(
+        "mutation($id: ID!) { regenerateLink(participantId: $id, sendEmail: false) { link } }", {"id": enrolled[1]["participant"]["id"]}
+    )
+
+    for item in enrolled:
+        assert (await gql.data(view, {"l": item["link"]}))["participantView"] is None
+    body = await gql(
+        "mutation($id: ID!) { regenerateLink(participantId: $id, sendEmail: false) { link } }", {"id": enrolled[0]["participant"]["id"]}
+    )
+    assert error_code(body) == "NOT_FOUND"
