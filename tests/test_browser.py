@@ -367,6 +367,8 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await page.get_by_role("button", name="Enroll this group automatically").click()
         await page.get_by_text("sales now enrolls automatically; 0 members enrolled now.").wait_for()
         await page.get_by_role("button", name="Stop enrolling sales automatically").wait_for()
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await screens.shot(page, "12-course-phone")
 
         # and signing out leads back to the sign-in form
         await page.get_by_role("button", name="Sign out").click()

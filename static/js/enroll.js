@@ -98,6 +98,9 @@ function openDialog(course, mode, afterEnroll) {
       close,
     ),
     h("p", { class: "muted" }, `Course: ${course.title}`),
+    course.published
+      ? null
+      : h("p", { class: "notice notice-warning" }, "This course is a draft: the links people receive will open it only once you publish it."),
     body,
   );
   let changed = false;
