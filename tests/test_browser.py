@@ -307,10 +307,12 @@ async def test_manager_enrolls_and_a_participant_completes_the_course(browser_fa
         await learner.locator("#result").get_by_text("You have completed this course").wait_for()
 
         # and a new link made for bob is shown once to the manager, not mailed
+        bob_first_link = await mailbox.link_for("bob@corp.example")
         await row(page, "bob").get_by_role("button", name="New link").click()
         await page.get_by_role("dialog").get_by_role("button", name="Make a new link").click()
         bob_link = await page.get_by_role("textbox", name="New link for bob").input_value()
         assert bob_link.startswith(f"{server}/learn#")
+        assert bob_link != bob_first_link
         assert len(mailbox.to("bob@corp.example")) == 1
 
         # and carol, enrolled as the internal user, finds the course in My learning
