@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import email
+import email.policy
 import logging
 import os
 import random
@@ -19,7 +21,6 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -37,7 +38,7 @@ from server.models.outbox import OutboxStatus
 from server.services import enrollment
 from server.services.emails import InvalidEmail
 from server.services.errors import BadInput
-from server.services.mail import LinkMail, MailConfigError, build_message, recipient_address, render_bodies, sender_address
+from server.services.mail import LinkMail, MailConfigError, Recipient, compose, recipient_address, render_bodies, sender_address
 
 log = logging.getLogger("roster.mail")
 MAX_RETRY_DELAY = 6 * 3600.0
@@ -89,7 +90,7 @@ def parse_smtp_url(url: str) -> SmtpTarget:
 class Connection(Protocol):
     async def open(self) -> bool: ...  # True when a new connection was made
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None: ...
+    async def send(self, data: bytes, *, sender: str, recipient: Recipient) -> None: ...
 
     async def drop(self) -> None: ...
 
@@ -121,9 +122,10 @@ class SmtpConnection:
         self.client = client
         return True
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    async def send(self, data: bytes, *, sender: str, recipient: Recipient) -> None:
         assert self.client is not None
-        await self.client.send_message(message, sender=sender, recipients=[recipient])
+        options = ["SMTPUTF8"] if recipient.smtputf8 else None
+        await self.client.sendmail(sender, [recipient.address], data, mail_options=options)
 
     async def drop(self) -> None:
         if self.client is not None:
@@ -148,15 +150,18 @@ class ConsoleConnection:
     async def open(self) -> bool:
         return False
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    async def send(self, data: bytes, *, sender: str, recipient: Recipient) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         path = self.folder / f"{stamp}-{secrets.token_hex(3)}.eml"
-        await asyncio.to_thread(path.write_bytes, bytes(message))
+        await asyncio.to_thread(path.write_bytes, data)
+        message = email.message_from_bytes(data, policy=email.policy.default)
         text = message.get_body(preferencelist=("plain",))
         headers = "".join(f"{k}: {v}\n" for k, v in message.items() if k in {"From", "To", "Subject"})
         # The console is the development mailbox: stdout on purpose, never the log, which could be shipped elsewhere.
-        print(f"\n----- mail to {recipient} (saved as {path}) -----\n{headers}\n{text.get_content() if text else ''}-----", flush=True)
+        print(
+            f"\n----- mail to {recipient.address} (saved as {path}) -----\n{headers}\n{text.get_content() if text else ''}-----", flush=True
+        )
 
     async def drop(self) -> None:
         return None
@@ -316,18 +321,17 @@ class Mailer:
         results.extend(Result(m, Outcome.RELEASE, unreachable) for m in waiting)
         return results
 
-    def _prepare(self, message: OutboxMessage) -> tuple[EmailMessage, str]:
+    def _prepare(self, message: OutboxMessage) -> tuple[bytes, Recipient]:
         mail = LinkMail.loads(message.body_text)
         name = mail.recipient_name if mail.kind == ParticipantKind.INTERNAL else ""
         to = recipient_address(message.to_address, name)
         text, html = render_bodies(settings=self.settings, mail=mail)
-        email = build_message(sender=self.sender, to=to, subject=message.subject, text=text, html=html, domain=self.sender.domain)
-        return email, to.addr_spec
+        return compose(mail_from=self.settings.mail_from, to=to, subject=message.subject, text=text, html=html), to
 
     async def _deliver(self, lane: Connection, message: OutboxMessage) -> Result:
         """Send one message within the overall timeout and say what became of it."""
         try:
-            email, recipient = self._prepare(message)
+            data, recipient = self._prepare(message)
         except InvalidEmail as exc:
             return Result(message, Outcome.FAILED, f"Invalid recipient address: {exc.message}")
         except (ValueError, KeyError, jinja2.TemplateError) as exc:
@@ -338,7 +342,7 @@ class Mailer:
                 fresh = await lane.open()
                 stage = "send"
                 try:
-                    await lane.send(email, sender=self.sender.addr_spec, recipient=recipient)
+                    await lane.send(data, sender=self.sender.addr_spec, recipient=recipient)
                 except aiosmtplib.SMTPServerDisconnected:
                     if fresh:
                         raise
@@ -347,7 +351,7 @@ class Mailer:
                     stage = "connect"
                     await lane.open()
                     stage = "send"
-                    await lane.send(email, sender=self.sender.addr_spec, recipient=recipient)
+                    await lane.send(data, sender=self.sender.addr_spec, recipient=recipient)
         except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:
             code, text = _reply(exc)
             if code is not None and code >= 500:
