@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from tortoise.exceptions import ValidationError
 
 from server.services.errors import RosterError
 
@@ -26,6 +27,10 @@ class ErrorCodes(SchemaExtension):
         original = error.original_error
         if isinstance(original, RosterError):
             return GraphQLError(original.message, error.nodes, path=error.path, extensions={"code": original.code})
+        if isinstance(original, ValidationError):  # a value that cannot fit its column: only input gets there
+            field = str(original).split(":", 1)[0] if ":" in str(original) else "a value"
+            message = f"{field[:40]} is too long or not allowed here"
+            return GraphQLError(message, error.nodes, path=error.path, extensions={"code": "BAD_USER_INPUT"})
         if original is None:  # parsing, validation: the request is at fault
             code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
             return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,26 @@ class RosterGraphQL(GraphQL):
             raise HTTPException(400, "The request body is not UTF-8 JSON") from None
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
+        if _carries_nul(parsed):  # PostgreSQL text cannot hold NUL; refuse it before it reaches a query
+            raise HTTPException(400, "NUL characters are not accepted in a request")
         return parsed
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, settings=self.settings)
+
+
+# A NUL as a JSON string character, or written as a GraphQL escape inside the query text.
+_GRAPHQL_NUL = re.compile(r"\\u(0000|\{0+\})")
+
+
+def _carries_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or bool(_GRAPHQL_NUL.search(value))
+    if isinstance(value, dict):
+        return any(_carries_nul(k) or _carries_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_carries_nul(v) for v in value)
+    return False
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -64,7 +64,9 @@ async def create_user(*, username: str, display_name: str = "", email: str | Non
 
 
 async def users_by_username(usernames: Iterable[str]) -> dict[str, User]:
-    names = list(dict.fromkeys(usernames))
+    # A name longer than the column can belong to nobody; the ORM would refuse it as a filter value.
+    limit = User._meta.fields_map["username"].max_length
+    names = [name for name in dict.fromkeys(usernames) if len(name) <= limit]
     found: dict[str, User] = {}
     for part in chunks(names):
         for user in await User.filter(username__in=part):

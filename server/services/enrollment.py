@@ -123,7 +123,9 @@ async def enroll_users(
             result.skipped.append(Skipped(name, SkipReason.DUPLICATE_ENTRY, f"Group {name} is listed more than once"))
         else:
             group_names.append(name)
-    known = {g.name: g for g in await Group.filter(name__in=group_names)} if group_names else {}
+    # A name longer than the column names no group (and the ORM refuses it as a filter value).
+    fits = [n for n in group_names if len(n) <= Group._meta.fields_map["name"].max_length]
+    known = {g.name: g for g in await Group.filter(name__in=fits)} if fits else {}
     for name in group_names:
         group = known.get(name)
         if group is None:
