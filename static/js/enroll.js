@@ -65,6 +65,9 @@ export function enrollButton(course, afterEnroll) {
       closeMenu(true);
     }
   });
+  menu.addEventListener("focusout", (event) => {
+    if (!menu.contains(event.relatedTarget) && event.relatedTarget !== arrow) closeMenu(false);
+  });
   onOutsideClick(() => !menu.hidden && closeMenu(false), [menu, arrow]);
 
   main.addEventListener("click", () => openDialog(course, "users", afterEnroll));
