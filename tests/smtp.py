@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 LINK_RE = re.compile(r"https?://\S+/learn#[A-Za-z0-9_\-.]+")
 
@@ -85,8 +86,16 @@ class SmtpServer:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    def start(self) -> SmtpServer:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True, decode_data=False)
+    def start(self, login: tuple[str, str] | None = None) -> SmtpServer:
+        """Listen; with login, refuse mail from any client that has not signed in with it."""
+        auth = {}
+        if login is not None:
+
+            def authenticator(server, session, envelope, mechanism, data):
+                return AuthResult(success=(data.login, data.password) == (login[0].encode(), login[1].encode()), handled=False)
+
+            auth = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True, decode_data=False, **auth)
         self.controller.start()
         return self
 

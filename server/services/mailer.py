@@ -363,7 +363,7 @@ class Mailer:
             if isinstance(exc, TimeoutError):
                 text = f"No answer from the mail server within {self.settings.mail_send_timeout:g} s"
             if stage == "connect":
-                return Result(message, Outcome.RELEASE, f"Mail server unreachable, will retry: {text}")
+                return Result(message, Outcome.RELEASE, f"Could not connect or sign in to the mail server, will retry: {text}")
             return self._retry(message, text)
         return Result(message, Outcome.SENT)
 
