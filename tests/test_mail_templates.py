@@ -79,7 +79,13 @@ def test_the_to_header_is_what_email_message_writes(address, name):
 
 
 def test_addresses_and_names_that_could_inject_headers_are_refused_or_flattened():
-    for bad in ("a@example.com\r\nBcc: spy@evil.example", "a@example.com\nBcc: spy@evil.example", " a@example.com", "A@EXAMPLE.COM>", "<a@x.example>"):
+    for bad in (
+        "a@example.com\r\nBcc: spy@evil.example",
+        "a@example.com\nBcc: spy@evil.example",
+        " a@example.com",
+        "A@EXAMPLE.COM>",
+        "<a@x.example>",
+    ):
         with pytest.raises(InvalidEmail):
             recipient_address(bad)
     recipient = recipient_address("a@example.com", "Eve\r\nBcc: spy@evil.example\u2028Cc: x@evil.example")
