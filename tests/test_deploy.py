@@ -240,6 +240,8 @@ async def test_entrypoints_racing_on_a_fresh_database_migrate_once_and_all_serve
     for server in racers:
         await wait_for(server, "/readyz")
     for server in racers:
+        server.proc.send_signal(signal.SIGTERM)
+    for server in racers:
         assert server.stop()
         output = server.output()
         assert "Database is up to date" in output
