@@ -28,6 +28,8 @@ COLUMNS = [
     ("completed_at", "completed_at"),
     ("last_activity_at", "last_activity_at"),
     ("email_status", "email_status"),
+    ("email_sent_at", "email_sent_at"),
+    ("email_error", "email_error"),
 ]
 # A cell starting with one of these is a formula to spreadsheet programs; a leading quote keeps it text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
