@@ -8,7 +8,7 @@ import functools
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -39,7 +39,8 @@ class LinkMail:
     link: str
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        values = {"kind": self.kind, "recipient_name": self.recipient_name, "course_title": self.course_title, "link": self.link}
+        return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def loads(cls, text: str) -> LinkMail:
