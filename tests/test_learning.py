@@ -420,3 +420,19 @@ async def test_listing_courses_with_their_content_costs_the_same_queries_for_one
         data = await gql.data(query)
     assert len(data["courses"]) == 5 and all(c["quiz"] and c["lessons"] for c in data["courses"])
     assert many.count == one.count, (one.statements, many.statements)
+
+
+async def test_with_a_quiz_lessons_alone_never_finish_the_course_and_passed_stays_passed(settings, gql):
+    course, lessons = await course_with_lessons(gql)
+    questions = await add_quiz(gql, course, pass_mark=60, max_attempts=3, questions=FIVE_QUESTIONS)
+    link = await link_for(settings, course)
+    for lesson in lessons:
+        after_lessons = (await gql.data(COMPLETE, {"lesson": lesson["id"], "link": link}))["completeLesson"]
+    assert (after_lessons["status"], after_lessons["progress"], after_lessons["completedAt"]) == ("IN_PROGRESS", 1.0, None)
+
+    passed = (await gql.data(SUBMIT, {"course": course.id, "answers": right_answers(questions)[:3], "link": link}))["submitQuiz"]
+    assert passed["participant"]["status"] == "PASSED" and passed["attemptsLeft"] == 2
+    worse = (await gql.data(SUBMIT, {"course": course.id, "answers": wrong_answers(questions), "link": link}))["submitQuiz"]
+    assert (worse["score"], worse["passed"]) == (0, False)
+    assert worse["participant"]["status"] == "PASSED" and worse["participant"]["score"] == 60
+    assert worse["participant"]["completedAt"] == passed["participant"]["completedAt"]
