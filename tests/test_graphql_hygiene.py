@@ -120,7 +120,7 @@ async def test_ten_thousand_usernames_with_duplicates_whitespace_and_unknowns(se
     await make_users(9_992)
     names = [f"user{i:05d}" for i in range(9_992)]
     names[0] = f"  {names[0]}\t"  # whitespace is trimmed
-    names += ["user00001", "USER00002", "nobody", "", "user00003\r\n", "user\x00", "x" * 500, "user00004"]
+    names += ["user00001", "USER00002", "nobody", "", "user00003\r\n", "user\x1f", "x" * 500, "user00004"]
     assert len(names) == 10_000
 
     result = (await gql.data(ENROLL_USERS, {"course": course.id, "usernames": names}))["enrollParticipants"]
@@ -161,3 +161,45 @@ async def test_a_removed_participant_s_link_and_a_regenerated_one_open_nothing(s
         "mutation($id: ID!) { regenerateLink(participantId: $id, sendEmail: false) { link } }", {"id": enrolled[0]["participant"]["id"]}
     )
     assert error_code(body) == "NOT_FOUND"
+
+
+async def test_a_nul_anywhere_in_a_request_is_refused_clearly(settings, client, admin_token):
+    """PostgreSQL text cannot hold NUL: the request is refused before any query, on both databases."""
+    course = await make_course()
+    for query, variables in (
+        ("query($s: String) { users(search: $s) { username } }", {"s": "user\x00"}),
+        ('{ groups(search: "\\u0000") { name } }', {}),
+        (
+            "mutation($c: ID!, $u: [String!]!) { enrollParticipants(courseId: $c, usernames: $u) { enrolled { link } } }",
+            {"c": course.id, "u": ["a\x00"]},
+        ),
+        ('{ participantView(link: "abc\\u0000.def") { participant { id } } }', {}),
+    ):
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers={"authorization": f"Bearer {admin_token}"}
+        )
+        assert response.status_code == 400 and "NUL" in response.text, (query, response.text)
+    assert await Participant.all().count() == 0
+
+
+async def test_services_answer_nul_and_control_characters_without_querying(settings):
+    """The CLI and other callers reach the services without the HTTP check: no name that cannot exist is queried."""
+    from server.services import directory, enrollment, reports
+
+    course = await make_course()
+    await make_users(2)
+    result = await enrollment.enroll_users(
+        settings=settings,
+        course_id=course.id,
+        usernames=["user\x00", "user00000", "a\x1fb"],
+        groups=["sales\x00", "x" * 400],
+        send_email=False,
+        actor="test",
+    )
+    assert [e.participant.name for e in result.enrolled] == ["user00000"]
+    assert sorted(s.reason.value for s in result.skipped) == ["UNKNOWN_GROUP", "UNKNOWN_GROUP", "UNKNOWN_USER", "UNKNOWN_USER"]
+    assert await directory.search_users(search="user\x00", first=10) == []
+    assert await directory.search_groups(search="\x00", first=10) == []
+    assert await directory.group_by_name("g\x00") is None
+    page = await reports.course_report(course_id=course.id, first=10, after=None, flt=reports.ReportFilter(search="a\x00"))
+    assert (page.total, page.rows) == (0, [])

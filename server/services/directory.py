@@ -64,9 +64,8 @@ async def create_user(*, username: str, display_name: str = "", email: str | Non
 
 
 async def users_by_username(usernames: Iterable[str]) -> dict[str, User]:
-    # A name longer than the column can belong to nobody; the ORM would refuse it as a filter value.
-    limit = User._meta.fields_map["username"].max_length
-    names = [name for name in dict.fromkeys(usernames) if len(name) <= limit]
+    # A name no user can have (too long, control characters, NUL that PostgreSQL refuses) belongs to nobody: never queried.
+    names = [name for name in dict.fromkeys(usernames) if USERNAME_RE.match(name)]
     found: dict[str, User] = {}
     for part in chunks(names):
         for user in await User.filter(username__in=part):
@@ -88,7 +87,7 @@ async def create_group(*, name: str, members: Sequence[str] = (), actor: str, se
 
 async def add_group_members(*, group: str, usernames: Sequence[str], actor: str, settings: Settings | None = None) -> Group:
     """Add users to a group; unknown usernames are an error naming them, nothing is half-added."""
-    target = await Group.get_or_none(name=group.strip())
+    target = await group_by_name(group)
     if target is None:
         raise NotFound(f"No group named {group.strip()!r}")
     names = [n.strip() for n in usernames if n.strip()]
@@ -125,7 +124,7 @@ async def _after_members_added(*, group: Group, user_ids: Sequence[int], actor: 
 
 async def remove_group_members(*, group: str, usernames: Sequence[str], actor: str) -> Group:
     """Take users out of a group; unknown usernames are an error; their enrollments and progress stay."""
-    target = await Group.get_or_none(name=group.strip())
+    target = await group_by_name(group)
     if target is None:
         raise NotFound(f"No group named {group.strip()!r}")
     names = [n.strip() for n in usernames if n.strip()]
@@ -160,8 +159,16 @@ async def set_user_active(*, username: str, active: bool, actor: str, settings: 
     return user
 
 
+async def group_by_name(name: str) -> Group | None:
+    """The group of that name; None, without a query, for a name no group can have."""
+    name = name.strip()
+    return await Group.get_or_none(name=name) if GROUP_RE.match(name) else None
+
+
 async def search_users(*, search: str | None, first: int) -> list[User]:
     query = User.all()
+    if search and "\x00" in search:
+        return []  # nothing stored holds a NUL, and PostgreSQL refuses one in a query
     if search and search.strip():
         term = search.strip()
         # One query: OR of Q objects (Tortoise QuerySets cannot be combined with `|`).
@@ -171,6 +178,8 @@ async def search_users(*, search: str | None, first: int) -> list[User]:
 
 async def search_groups(*, search: str | None, first: int) -> list[Group]:
     query = Group.all()
+    if search and "\x00" in search:
+        return []
     if search and search.strip():
         query = query.filter(name__icontains=search.strip())
     return await query.order_by("name").limit(first)

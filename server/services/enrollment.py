@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 from server.config import Settings
 from server.models import Course, EnrollmentExclusion, Group, Participant, ParticipantKind, User
 from server.services import audit, links, outbox, ratelimit
-from server.services.directory import CHUNK, chunks, users_by_username
+from server.services.directory import CHUNK, GROUP_RE, chunks, users_by_username
 from server.services.emails import InvalidEmail, normalize_email
 from server.services.errors import BadInput, NotFound, parse_id
 
@@ -123,8 +123,8 @@ async def enroll_users(
             result.skipped.append(Skipped(name, SkipReason.DUPLICATE_ENTRY, f"Group {name} is listed more than once"))
         else:
             group_names.append(name)
-    # A name longer than the column names no group (and the ORM refuses it as a filter value).
-    fits = [n for n in group_names if len(n) <= Group._meta.fields_map["name"].max_length]
+    # A name no group can have (too long, control characters, NUL) names no group: never queried.
+    fits = [n for n in group_names if GROUP_RE.match(n)]
     known = {g.name: g for g in await Group.filter(name__in=fits)} if fits else {}
     for name in group_names:
         group = known.get(name)
@@ -374,4 +374,5 @@ async def participant_for_link(*, settings: Settings, link: str) -> Participant 
     if participant is None or not participant.course.published:
         await ratelimit.record_link_failure(started=started)
         return None
+    await ratelimit.record_link_success()
     return participant

@@ -76,6 +76,10 @@ async def course_report(
     *, course_id: int, first: int, after: str | None, flt: ReportFilter, order: ReportOrder = ReportOrder.ENROLLED, descending: bool = False
 ) -> ReportPage:
     """One page of the report in a stable order; two queries whatever the page or course size."""
+    if after:
+        decode_cursor(after)  # a bad cursor is refused whatever the filter
+    if flt.search and "\x00" in flt.search:
+        return ReportPage(rows=[], has_next=False, total=0, cursors=[])  # nothing stored holds a NUL; PostgreSQL refuses one
     query = _filtered(course_id, flt)
     total = await query.count()
     if order in NULLABLE:
