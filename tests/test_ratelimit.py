@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from server.app import create_app
-from server.services import auth, enrollment, ratelimit
+from server.services import auth, enrollment, learning, ratelimit
 from server.services.errors import Unauthenticated
 from tests.conftest import GraphQLClient, with_settings
 from tests.factories import enroll_emails, make_course, make_user
@@ -164,3 +165,42 @@ async def test_an_app_configured_with_redis_answers_429_through_http(limited):
     async with client_from(app, address) as attacker:
         codes = [(await attacker.post("/graphql", json={"query": VIEW, "variables": {"link": FORGED}})).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_concurrent_guesses_cannot_slip_past_the_limit(limited):
+    """Each attempt is counted before the work it guards, so a burst is held to the threshold too."""
+    app = create_app(limited)
+    async with client_from(app, "203.0.113.20") as attacker:
+        responses = await asyncio.gather(
+            *(attacker.post("/graphql", json={"query": VIEW, "variables": {"link": FORGED}}) for _ in range(20))
+        )
+    assert sorted(r.status_code for r in responses) == [200] * 3 + [429] * 17
+
+    await make_user("alice")
+    await auth.set_password(username="alice", password="correct horse battery", actor="test")
+    limiter = ratelimit.Limiter(limited)
+
+    async def guess(number: int) -> str:
+        with ratelimit.bind(limiter=limiter, address=f"192.0.2.{number}"):
+            try:
+                await auth.sign_in(username="alice", password=f"guess number {number}", session_days=1)
+            except Unauthenticated:
+                return "wrong"
+            except ratelimit.RateLimited:
+                return "refused"
+        return "signed in"
+
+    outcomes = await asyncio.gather(*(guess(n) for n in range(10)))
+    assert sorted(outcomes) == ["refused"] * 8 + ["wrong"] * 2
+
+
+async def test_failed_link_mutations_count_like_failed_views(limited):
+    course = await make_course()
+    lesson = await learning.create_lesson(course_id=course.id, title="One", body="", actor="test")
+    complete = "mutation($l: ID!, $link: String) { completeLesson(lessonId: $l, link: $link) { progress } }"
+    async with client_from(create_app(limited), "203.0.113.21") as attacker:
+        codes = []
+        for _ in range(4):
+            response = await attacker.post("/graphql", json={"query": complete, "variables": {"l": lesson.id, "link": FORGED}})
+            codes.append((response.status_code, response.json()["errors"][0]["extensions"]["code"]))
+    assert codes == [(200, "UNAUTHENTICATED")] * 3 + [(429, "RATE_LIMITED")]

@@ -116,7 +116,6 @@ async def sign_in(*, username: str, password: str, session_days: int) -> tuple[U
         ok = False
     if not ok or user is None:
         await audit.record(actor=f"user:{username.strip()[:150]}", action="signin.failure", target=f"user:{username.strip()[:150]}")
-        await ratelimit.record_signin_failure(username=username)
         raise Unauthenticated("Wrong username or password")
     await ratelimit.record_signin_success(username=username)
     secret = new_token()

@@ -1,6 +1,7 @@
 """Rate limits on failed link checks and sign-ins: per client address, and per account for sign-ins.
 
-Only failures count, in fixed windows. The limiter of the current request is bound by the HTTP
+Only failures count, in fixed windows. Each attempt is counted before the work it guards and refunded
+when it succeeds, so concurrent guesses cannot all slip past a check that has not seen them yet. The limiter of the current request is bound by the HTTP
 layer (`bind`), so the link and sign-in services need no request object; outside a request (CLI,
 direct service calls) nothing is limited. In-process by default; with ROSTER_REDIS_URL every
 process shares the counters.
@@ -40,9 +41,7 @@ class Rule:
 
 
 class Backend(Protocol):
-    async def count(self, key: str) -> tuple[int, int]: ...
-
-    async def add(self, key: str, window: int) -> int: ...
+    async def add(self, key: str, window: int, amount: int = 1) -> tuple[int, int]: ...
 
     async def clear(self, key: str) -> None: ...
 
@@ -54,15 +53,8 @@ class MemoryBackend:
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = asyncio.Lock()
 
-    async def count(self, key: str) -> tuple[int, int]:
-        """(failures in the current window, seconds until it ends)."""
-        entry = self._counts.get(key)
-        now = time.monotonic()
-        if entry is None or entry[1] <= now:
-            return 0, 0
-        return entry[0], max(1, int(entry[1] - now + 0.999))
-
-    async def add(self, key: str, window: int) -> int:
+    async def add(self, key: str, window: int, amount: int = 1) -> tuple[int, int]:
+        """Add to the count (atomically); (new count, seconds until the window ends)."""
         async with self._lock:
             now = time.monotonic()
             if len(self._counts) > 100_000:  # a flood from many addresses must not grow memory forever
@@ -70,8 +62,9 @@ class MemoryBackend:
             count, ends = self._counts.get(key, (0, 0.0))
             if ends <= now:
                 count, ends = 0, now + window
-            self._counts[key] = (count + 1, ends)
-            return count + 1
+            count = max(0, count + amount)
+            self._counts[key] = (count, ends)
+            return count, max(1, int(ends - now + 0.999))
 
     async def clear(self, key: str) -> None:
         self._counts.pop(key, None)
@@ -85,17 +78,10 @@ class RedisBackend:
 
         self.redis = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    async def count(self, key: str) -> tuple[int, int]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            value, ttl = await pipe.get(key).ttl(key).execute()
-        if value is None or ttl is None or ttl < 0:
-            return 0, 0
-        return int(value), max(1, int(ttl))
-
-    async def add(self, key: str, window: int) -> int:
+    async def add(self, key: str, window: int, amount: int = 1) -> tuple[int, int]:
         async with self.redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(key).expire(key, window, nx=True).execute()
-        return int(count)
+            count, _, ttl = await pipe.incrby(key, amount).expire(key, window, nx=True).ttl(key).execute()
+        return int(count), max(1, int(ttl))
 
     async def clear(self, key: str) -> None:
         await self.redis.delete(key)
@@ -120,21 +106,26 @@ class Limiter:
         # Hashed, so a long or odd username makes a short, safe key and Redis never holds it in clear.
         return f"{self.prefix}:{rule.name}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
 
-    async def check(self, rule: Rule, subject: str) -> None:
-        """Refuse the attempt when the subject already failed `limit` times in this window."""
+    async def attempt(self, rule: Rule, subject: str) -> None:
+        """Count one attempt as a failure up front; refuse it when the subject is over the limit."""
+        if rule.limit <= 0:
+            return
         try:
-            count, retry_after = await self.backend.count(self._key(rule, subject))
+            count, retry_after = await self.backend.add(self._key(rule, subject), rule.window)
         except Exception:  # noqa: BLE001 -- an unreachable Redis must not take sign-in and links down
             log.warning("rate-limit store unreachable; %s not checked", rule.name)
             return
-        if rule.limit > 0 and count >= rule.limit:
-            raise RateLimited(retry_after or rule.window)
+        if count > rule.limit:
+            raise RateLimited(retry_after)
 
-    async def fail(self, rule: Rule, subject: str) -> None:
+    async def refund(self, rule: Rule, subject: str) -> None:
+        """The attempt succeeded: it was no failure after all."""
+        if rule.limit <= 0:
+            return
         try:
-            await self.backend.add(self._key(rule, subject), rule.window)
-        except Exception:  # noqa: BLE001 -- see check()
-            log.warning("rate-limit store unreachable; %s failure not counted", rule.name)
+            await self.backend.add(self._key(rule, subject), rule.window, -1)
+        except Exception:  # noqa: BLE001 -- see attempt()
+            log.warning("rate-limit store unreachable; %s not refunded", rule.name)
 
     async def clear(self, rule: Rule, subject: str) -> None:
         with contextlib.suppress(Exception):
@@ -165,18 +156,23 @@ def bind(*, limiter: Limiter, address: str) -> Iterator[None]:
 
 
 async def check_link() -> None:
-    """Before a link lookup: refuse an address that failed too many link checks."""
+    """Before a link lookup: count it, and refuse an address that failed too many link checks."""
     caller = _current.get()
     if caller is not None:
-        await caller.limiter.check(caller.limiter.link, caller.address)
+        await caller.limiter.attempt(caller.limiter.link, caller.address)
+
+
+async def record_link_success() -> None:
+    caller = _current.get()
+    if caller is not None:
+        await caller.limiter.refund(caller.limiter.link, caller.address)
 
 
 async def record_link_failure(*, started: float) -> None:
-    """A forged, unknown or revoked link: count it, and answer no sooner than the floor so all three take alike."""
+    """A forged, unknown or revoked link (already counted): answer no sooner than the floor, so all three take alike."""
     caller = _current.get()
     if caller is None:
         return
-    await caller.limiter.fail(caller.limiter.link, caller.address)
     remaining = caller.limiter.link_failure_floor - (time.monotonic() - started)
     if remaining > 0:
         await asyncio.sleep(remaining)
@@ -187,24 +183,17 @@ def _account(username: str) -> str:
 
 
 async def check_signin(*, username: str) -> None:
-    """Before checking a password: refuse an address or an account with too many recent failures."""
+    """Before checking a password: count the attempt; refuse an address or an account with too many failures."""
     caller = _current.get()
     if caller is None:
         return
-    await caller.limiter.check(caller.limiter.signin_address, caller.address)
-    await caller.limiter.check(caller.limiter.signin_account, _account(username))
-
-
-async def record_signin_failure(*, username: str) -> None:
-    caller = _current.get()
-    if caller is None:
-        return
-    await caller.limiter.fail(caller.limiter.signin_address, caller.address)
-    await caller.limiter.fail(caller.limiter.signin_account, _account(username))
+    await caller.limiter.attempt(caller.limiter.signin_address, caller.address)
+    await caller.limiter.attempt(caller.limiter.signin_account, _account(username))
 
 
 async def record_signin_success(*, username: str) -> None:
-    """The right password clears the account's count (not the address's: it may be guessing others)."""
+    """The right password: this attempt was no failure, and the account's count starts again."""
     caller = _current.get()
     if caller is not None:
+        await caller.limiter.refund(caller.limiter.signin_address, caller.address)
         await caller.limiter.clear(caller.limiter.signin_account, _account(username))
