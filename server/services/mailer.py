@@ -297,11 +297,17 @@ class Mailer:
         async with in_transaction() as conn:
             query = OutboxMessage.filter(due).order_by("next_attempt_at", "id").limit(self.settings.mail_batch_size).using_db(conn)
             if db.is_postgres():
-                query = query.select_for_update(skip_locked=True)
+                # Rows another worker has locked are skipped, not waited for; the locks hold until this claim commits.
+                rows = list(await query.select_for_update(skip_locked=True))
+                if rows:
+                    await OutboxMessage.filter(id__in=[m.id for m in rows]).using_db(conn).update(claimed_by=token, lease_until=lease)
+                for m in rows:
+                    m.claimed_by, m.lease_until = token, lease
+                return rows
             ids = list(await query.values_list("id", flat=True))
             if not ids:
                 return []
-            # The WHERE re-checks the lease, so on SQLite a row another process claimed meanwhile is not taken twice.
+            # SQLite has no row locks: the WHERE re-checks the lease, so a row another process claimed meanwhile is not taken twice.
             await OutboxMessage.filter(due, id__in=ids).using_db(conn).update(claimed_by=token, lease_until=lease)
             return list(await OutboxMessage.filter(id__in=ids, claimed_by=token).using_db(conn).order_by("id"))
 
