@@ -27,6 +27,7 @@ from bench.common import (
     figure,
     free_port,
     graphql,
+    median,
     post_json,
     postgres_available,
     prepare_database,
@@ -43,7 +44,8 @@ from bench.common import (
 from server.config import Settings
 
 QUICK = os.environ.get("ROSTER_BENCH_QUICK", "") not in ("", "0")
-WRK_SECONDS = 2.0 if QUICK else 5.0
+WRK_SECONDS = 2.0 if QUICK else 4.0
+ROUNDS = 1 if QUICK else 3
 WRK_CONNECTIONS = 16
 WORKERS = (1, 2, 4)
 GROUP_SIZE = 10_000
@@ -122,46 +124,45 @@ def _seed_link(settings: Settings) -> str:
     return run(with_database(settings, seed))
 
 
-def _link_open_rps(settings: Settings, link: str, workers: int) -> tuple[float, int, float]:
-    body = {"query": VIEW, "variables": {"link": link}}
-    with roster_serve(settings, workers) as base:
-        answer = post_json(f"{base}/graphql", body)
-        assert answer["data"]["participantView"]["participant"]["name"] == "opener@example.com", answer
-        wrk_post(f"{base}/graphql", body, duration=1, connections=WRK_CONNECTIONS, threads=2)  # every worker warm
-        result = wrk_post(f"{base}/graphql", body, duration=WRK_SECONDS, connections=WRK_CONNECTIONS, threads=2)
-    return result.requests_per_sec, result.non_2xx + result.socket_errors, result.latency_avg_ms
-
-
 def bench_link_open_by_workers(pg: bool) -> None:
     print(
         f"\n-- opening a link: participantView over HTTP, wrk {WRK_SECONDS:.0f}s x {WRK_CONNECTIONS} connections, "
-        f"{os.cpu_count()} CPUs on this machine",
+        f"median of {ROUNDS} interleaved rounds, {os.cpu_count()} CPUs on this machine",
         flush=True,
     )
-    with scratch_dir() as tmp:
-        sqlite = sqlite_settings(tmp)
-        link = _seed_link(sqlite)
-        baseline, errors, latency = _link_open_rps(sqlite, link, 1)
-    figure("SQLite, 1 worker (baseline)", f"{baseline:,.0f} req/s", f"avg latency {latency:.1f} ms, {errors} errors")
+    with contextlib.ExitStack() as stack:
+        # Every configuration serves at once (idle servers cost nothing) and wrk visits them in
+        # turn, round after round, so drifting load on a shared machine hits them all alike.
+        sqlite = sqlite_settings(stack.enter_context(scratch_dir()))
+        targets = {"SQLite, 1 worker (baseline)": (sqlite, _seed_link(sqlite), 1)}
+        if pg:
+            postgres = bench_settings(stack.enter_context(scratch_postgres()), stack.enter_context(scratch_dir()) / "var")
+            link = _seed_link(postgres)
+            for workers in WORKERS:
+                targets[f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}"] = (postgres, link, workers)
+        bodies = {label: {"query": VIEW, "variables": {"link": link}} for label, (_, link, _) in targets.items()}
+        urls = {label: stack.enter_context(roster_serve(settings, workers)) for label, (settings, _, workers) in targets.items()}
+        for label, url in urls.items():
+            answer = post_json(f"{url}/graphql", bodies[label])
+            assert answer["data"]["participantView"]["participant"]["name"] == "opener@example.com", answer
+            wrk_post(f"{url}/graphql", bodies[label], duration=1, connections=WRK_CONNECTIONS, threads=1)  # every worker warm
+        rps: dict[str, list[float]] = {label: [] for label in targets}
+        errors = dict.fromkeys(targets, 0)
+        for _ in range(ROUNDS):
+            for label, url in urls.items():
+                result = wrk_post(f"{url}/graphql", bodies[label], duration=WRK_SECONDS, connections=WRK_CONNECTIONS, threads=1)
+                rps[label].append(result.requests_per_sec)
+                errors[label] += result.non_2xx + result.socket_errors
+    for label in targets:
+        figure(label, f"{median(rps[label]):,.0f} req/s", f"{errors[label]} errors; rounds: {', '.join(f'{r:,.0f}' for r in rps[label])}")
     if not pg:
         print("  PostgreSQL unreachable: worker scaling skipped", flush=True)
         return
-    by_workers: dict[int, float] = {}
-    with scratch_postgres() as url, scratch_dir() as tmp:
-        settings = bench_settings(url, tmp / "var")
-        link = _seed_link(settings)
-        for workers in WORKERS:
-            rps, errors, latency = _link_open_rps(settings, link, workers)
-            by_workers[workers] = rps
-            figure(
-                f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}",
-                f"{rps:,.0f} req/s",
-                f"avg latency {latency:.1f} ms, {errors} errors",
-            )
-    one = by_workers[1]
+    baseline = median(rps["SQLite, 1 worker (baseline)"])
+    by_workers = {workers: median(rps[f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}"]) for workers in WORKERS}
     for workers in WORKERS[1:]:
-        figure(f"  scaling, {workers} workers / 1 worker", f"{by_workers[workers] / one:.2f}x")
-    figure("  PostgreSQL 1 worker / SQLite 1 worker", f"{one / baseline:.2f}x")
+        figure(f"  scaling, {workers} workers / 1 worker", f"{by_workers[workers] / by_workers[1]:.2f}x")
+    figure("  PostgreSQL 1 worker / SQLite 1 worker", f"{by_workers[1] / baseline:.2f}x")
     best = max(by_workers, key=by_workers.__getitem__)
     figure(f"  PostgreSQL best ({best} workers) / SQLite 1 worker", f"{by_workers[best] / baseline:.2f}x")
 
