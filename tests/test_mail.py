@@ -313,3 +313,25 @@ async def test_the_smtp_login_from_the_url_is_used_and_a_wrong_one_keeps_mail_qu
         assert (await report(gql, course))["pat@example.com"]["emailStatus"] == "SENT"
     finally:
         server.stop()
+
+
+async def test_a_batch_slower_than_the_lease_is_not_taken_over_by_another_worker(gql, settings, smtp):
+    smtp.inbox.delay = 0.1  # the batch of 12 takes 1.2 s, four times the lease
+    course = await make_course()
+    emails = [f"p{i:02d}@example.com" for i in range(12)]
+    await enroll(gql, course, emails)
+    slow = mail_settings(settings, smtp.url, mail_lease_seconds=0.3, mail_batch_size=12, mail_connections=1)
+    sending = asyncio.create_task(Mailer(slow).run(until_idle=True))
+    await smtp.wait_for(1)
+    other = Mailer(slow)  # idle, polling every 50 ms for anything whose lease has run out
+    polling = asyncio.create_task(other.run())
+
+    await sending
+    other.stop()
+    await polling
+
+    received = smtp.inbox.by_recipient()
+    assert sorted(received) == emails
+    assert all(len(messages) == 1 for messages in received.values())
+    assert other.stats.sent == 0
+    assert len(await report(gql, course, "SENT")) == 12

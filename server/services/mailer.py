@@ -212,6 +212,7 @@ class Mailer:
         self.stats = Stats()
         self._stopping = asyncio.Event()
         self._claims = 0
+        self._held: set[str] = set()  # claim tokens whose messages this worker still has to record
 
     def describe(self) -> str:
         return self.target.describe() if self.target else f"the console and {self.settings.var_dir / 'mail'}"
@@ -237,6 +238,7 @@ class Mailer:
         recording: asyncio.Task | None = None
         unreachable_in_a_row = 0
         self.stats.unreachable = False
+        keeping = asyncio.create_task(self._keep_leases())
         try:
             while claiming is not None:
                 batch = await claiming
@@ -277,8 +279,21 @@ class Mailer:
                 await recording
             if claiming is not None:
                 await self._record([Result(m, Outcome.RELEASE) for m in await claiming])
+            keeping.cancel()
             await asyncio.gather(*(lane.close() for lane in lanes))
         return self.stats
+
+    async def _keep_leases(self) -> None:
+        """Extend the leases this worker holds, so a slow batch is never taken over while it is still being sent."""
+        while True:
+            await asyncio.sleep(self.settings.mail_lease_seconds / 3)
+            if not self._held:
+                continue
+            lease = datetime.now(UTC) + timedelta(seconds=self.settings.mail_lease_seconds)
+            try:
+                await OutboxMessage.filter(claimed_by__in=list(self._held), status=OutboxStatus.QUEUED).update(lease_until=lease)
+            except Exception:  # a database hiccup: try again at the next beat, well before the lease ends
+                log.exception("could not extend the mail leases")
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""
@@ -303,12 +318,14 @@ class Mailer:
                     await OutboxMessage.filter(id__in=[m.id for m in rows]).using_db(conn).update(claimed_by=token, lease_until=lease)
                 for m in rows:
                     m.claimed_by, m.lease_until = token, lease
+                    self._held.add(token)
                 return rows
             ids = list(await query.values_list("id", flat=True))
             if not ids:
                 return []
             # SQLite has no row locks: the WHERE re-checks the lease, so a row another process claimed meanwhile is not taken twice.
             await OutboxMessage.filter(due, id__in=ids).using_db(conn).update(claimed_by=token, lease_until=lease)
+            self._held.add(token)
             return list(await OutboxMessage.filter(id__in=ids, claimed_by=token).using_db(conn).order_by("id"))
 
     async def _send_batch(self, batch: Sequence[OutboxMessage], lanes: Sequence[Connection]) -> list[Result]:
@@ -417,6 +434,7 @@ class Mailer:
                 )
                 if changed:
                     await Participant.filter(id=r.message.participant_id).update(email_status=EmailStatus.FAILED, email_error=r.error)
+        self._held.difference_update(r.message.claimed_by for r in results)
         self.stats.sent += len(by_outcome[Outcome.SENT])
         self.stats.failed += len(by_outcome[Outcome.FAILED])
         self.stats.retried += len(by_outcome[Outcome.RETRY])
