@@ -15,14 +15,15 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 from bench.common import (
     BENCH_KEY,
     ROOT,
+    _wait_healthy,
     bench_settings,
     figure,
     free_port,
@@ -74,28 +75,11 @@ def roster_serve(settings: Settings, workers: int, timeout: float = 60.0) -> Ite
         ROSTER_AUTO_ENROLL_INTERVAL="0",
         ROSTER_WORKERS=str(workers),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with tempfile.NamedTemporaryFile(prefix="roster-bench-serve-", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"roster serve --workers {workers} exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"roster serve --workers {workers} was not ready within {timeout:.0f}s")
-            time.sleep(0.2)
+        _wait_healthy(base_url, proc, timeout, Path(log.name))
         yield base_url
     finally:
         proc.terminate()
@@ -104,6 +88,7 @@ def roster_serve(settings: Settings, workers: int, timeout: float = 60.0) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        os.unlink(log.name)
 
 
 # --- 1. link-open throughput by worker count ----------------------------------------------------
