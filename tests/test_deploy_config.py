@@ -102,6 +102,22 @@ def test_env_example_documents_every_variable_and_nothing_else(tmp_path):
     assert documented - variables == set(), "these in .env.example are read by nothing"
 
 
+def test_env_example_with_every_default_spelled_out_is_a_valid_configuration(tmp_path):
+    # Given .env.example with every commented default switched on and a real key filled in,
+    text = re.sub(r"^# (ROSTER_[A-Z0-9_]+=)", r"\1", (ROOT / ".env.example").read_text(), flags=re.MULTILINE)
+    text = text.replace("ROSTER_SECRET_KEYS=\n", f"ROSTER_SECRET_KEYS={secrets.token_urlsafe(48)}\n")
+    (tmp_path / ".env").write_text(text)
+    # when a shell loads it as the README says (`set -a; . ./.env`),
+    done = subprocess.run(["sh", "-c", "set -a; . ./.env; env"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    environ = dict(line.split("=", 1) for line in done.stdout.splitlines() if line.startswith("ROSTER_"))
+    # then every documented variable arrives, and Settings accepts the values as they are documented.
+    assert documented_in_env_example() <= set(environ)
+    settings = Settings.from_env({**environ, "ROSTER_VAR_DIR": str(tmp_path / "var")})
+    assert settings.production
+    assert settings.mail_from == "Roster <no-reply@localhost>"
+
+
 def test_readme_configuration_table_names_every_variable(tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
