@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from server.config import Settings
+from server.config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLE = re.compile(r"\bROSTER_[A-Z0-9_]+\b")
@@ -208,3 +208,26 @@ def test_entrypoint_passes_other_commands_to_roster(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Database is up to date" in done.stdout
     assert (tmp_path / "entry.sqlite3").is_file()
+
+
+def test_pool_timeout_must_be_a_positive_number_of_seconds(tmp_path):
+    base = {"ROSTER_SECRET_KEYS": secrets.token_urlsafe(48), "ROSTER_VAR_DIR": str(tmp_path)}
+    assert Settings.from_env({**base, "ROSTER_DB_POOL_TIMEOUT": "2.5"}).db_pool_timeout == 2.5
+    for bad in ("soon", "0", "-1"):
+        try:
+            Settings.from_env({**base, "ROSTER_DB_POOL_TIMEOUT": bad})
+        except ConfigError as exc:
+            assert "ROSTER_DB_POOL_TIMEOUT" in str(exc)
+        else:
+            raise AssertionError(f"ROSTER_DB_POOL_TIMEOUT={bad!r} was accepted")
+
+
+def test_postgres_connections_go_through_the_bounded_pool_engine(tmp_path):
+    # The pool's acquire timeout only exists in server.pgpool: a PostgreSQL URL must be routed there.
+    from server import db
+
+    settings = Settings(database_url="postgres://roster:secret@db:5432/roster", secret_keys=("k" * 40,), db_pool_max=3, db_pool_timeout=2.0)
+    connection = db.tortoise_config(settings)["connections"]["default"]
+    assert connection["engine"] == "server.pgpool"
+    assert connection["credentials"]["acquire_timeout"] == 2.0
+    assert int(connection["credentials"]["maxsize"]) == 3
