@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from server.models import AuditEvent, Membership, OutboxMessage, Participant, User
 from server.services import autoenroll, directory
 from tests.conftest import TEST_KEY, count_queries, error_code, with_settings
@@ -361,3 +364,24 @@ async def test_auto_enrollment_fields_cost_the_same_queries_for_one_row_or_many(
     with count_queries() as small_page:
         await gql.data("query($c: ID!) { courseReport(courseId: $c, first: 1) { edges { node { inEnrolledGroup } } } }", {"c": course.id})
     assert report_queries.count == small_page.count
+
+
+async def test_on_postgresql_a_course_being_caught_up_elsewhere_is_left_to_that_process(settings, gql):
+    if settings.is_sqlite:
+        pytest.skip("SQLite has one writer at a time; the turn-taking lock is PostgreSQL's")
+    course = await make_course()
+    users = await make_users(3, prefix="u")
+    group = await make_group("sales", [])
+    await gql.data(SET_RULE, {"course": course.id, "groups": ["sales"], "enabled": True})
+    await Membership.bulk_create([Membership(group_id=group.id, user_id=u.id) for u in users])
+
+    other_process = await asyncpg.connect(settings.database_url)
+    try:
+        await other_process.execute("SELECT pg_advisory_lock($1, $2)", autoenroll.CATCH_UP_LOCK, course.id)
+        busy = await autoenroll.catch_up(settings=settings)
+        assert (busy.busy, busy.enrolled) == (1, 0)
+        assert "1 courses left to another process" in busy.summary()
+    finally:
+        await other_process.close()
+    done = await autoenroll.catch_up(settings=settings)
+    assert (done.busy, done.enrolled) == (0, 3)

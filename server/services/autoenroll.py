@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
@@ -20,6 +21,8 @@ from server.services.errors import BadInput, NotFound
 
 log = logging.getLogger("roster.autoenroll")
 MAX_GROUPS = 100
+# Any fixed 32-bit number: on PostgreSQL, catch-up rounds in several processes take turns per course.
+CATCH_UP_LOCK = 0x41555445
 # The periodic catch-up also runs this soon after start, so a crash before a restart is made up for quickly.
 FIRST_ROUND_DELAY = 30.0
 
@@ -36,12 +39,15 @@ class CatchUpReport:
     rules: int = 0
     courses: int = 0
     enrolled: int = 0
+    busy: int = 0
     by_course: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         text = f"checked {self.rules} auto-enrollment rules in {self.courses} courses; {self.enrolled} participants enrolled"
         if self.by_course:
             text += " (" + ", ".join(f"{title}: {n}" for title, n in self.by_course.items()) + ")"
+        if self.busy:
+            text += f"; {self.busy} courses left to another process catching up at the same moment"
         return text
 
 
@@ -179,7 +185,10 @@ async def catch_up(*, settings: Settings, actor: str = "auto-enroll") -> CatchUp
     for course_id in sorted(by_course):
         course, group_ids = by_course[course_id]
         # One transaction per course: a failure in one course leaves the others done.
-        async with in_transaction():
+        async with in_transaction() as conn:
+            if not await _our_turn(conn, course.id):
+                report.busy += 1
+                continue
             enrolled = await _enroll_members(settings=settings, course=course, group_ids=group_ids, user_ids=None, actor=actor)
             if enrolled:
                 await audit.record(
@@ -193,6 +202,14 @@ async def catch_up(*, settings: Settings, actor: str = "auto-enroll") -> CatchUp
             report.enrolled += enrolled
             report.by_course[f"{course.title} (#{course.id})"] = enrolled
     return report
+
+
+async def _our_turn(conn: BaseDBAsyncClient, course_id: int) -> bool:
+    """On PostgreSQL, one process at a time catches up a course (until its transaction ends); SQLite writers queue anyway."""
+    if conn.capabilities.dialect != "postgres":
+        return True
+    rows = await conn.execute_query_dict("SELECT pg_try_advisory_xact_lock($1, $2) AS ours", [CATCH_UP_LOCK, course_id])
+    return bool(rows[0]["ours"])
 
 
 async def run_periodically(*, settings: Settings, interval: float) -> None:
