@@ -85,6 +85,17 @@ def is_postgres() -> bool:
     return connections.get("default").capabilities.dialect == "postgres"
 
 
+# Query options Tortoise's asyncpg client consumes itself; asyncpg.connect would send them to the server as settings.
+TORTOISE_ONLY_OPTIONS = {"minsize", "maxsize", "max_queries", "max_inactive_connection_lifetime", "schema", "application_name"}
+
+
+def lock_dsn(settings: Settings) -> str:
+    """The database URL as asyncpg.connect takes it, for the migration lock's own session."""
+    parts = urlsplit(settings.database_url)
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key not in TORTOISE_ONLY_OPTIONS]
+    return urlunsplit(parts._replace(scheme="postgres", query=urlencode(query)))
+
+
 async def migrate(settings: Settings) -> None:
     """Apply every pending migration; on PostgreSQL, under an advisory lock so racing processes migrate once."""
     config = tortoise_config(settings)
@@ -96,7 +107,7 @@ async def migrate(settings: Settings) -> None:
         return
     import asyncpg
 
-    conn = await asyncpg.connect(settings.database_url.replace("asyncpg://", "postgres://"))
+    conn = await asyncpg.connect(lock_dsn(settings))
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
         try:

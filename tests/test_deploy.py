@@ -232,8 +232,9 @@ def view(link: str) -> dict:
 
 
 async def test_entrypoints_racing_on_a_fresh_database_migrate_once_and_all_serve(pg_url, servers, tmp_path):
-    # Given a fresh database, when four containers' entrypoints start at the same moment,
-    env = environment(pg_url, tmp_path)
+    # Given a fresh database (its URL carrying pool options, as an operator may write it),
+    # when four containers' entrypoints start at the same moment,
+    env = environment(f"{pg_url}?minsize=1&maxsize=4", tmp_path)
     racers = [start(servers, [str(ENTRYPOINT), "serve"], env, tmp_path) for _ in range(4)]
 
     # then every one of them migrates without error and becomes ready,

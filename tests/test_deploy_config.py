@@ -231,3 +231,10 @@ def test_postgres_connections_go_through_the_bounded_pool_engine(tmp_path):
     assert connection["engine"] == "server.pgpool"
     assert connection["credentials"]["acquire_timeout"] == 2.0
     assert int(connection["credentials"]["maxsize"]) == 3
+
+
+def test_the_migration_lock_session_gets_the_url_without_tortoise_pool_options():
+    from server import db
+
+    settings = Settings(database_url="asyncpg://u:p@db:5432/roster?maxsize=20&minsize=2&sslmode=require", secret_keys=("k" * 40,))
+    assert db.lock_dsn(settings) == "postgres://u:p@db:5432/roster?sslmode=require"
