@@ -238,3 +238,14 @@ def test_the_migration_lock_session_gets_the_url_without_tortoise_pool_options()
 
     settings = Settings(database_url="asyncpg://u:p@db:5432/roster?maxsize=20&minsize=2&sslmode=require", secret_keys=("k" * 40,))
     assert db.lock_dsn(settings) == "postgres://u:p@db:5432/roster?sslmode=require"
+
+
+def test_dockerfile_dependency_step_lists_the_project_dependencies(tmp_path):
+    # The image installs dependencies from pyproject before copying the code; run that step here.
+    script = re.search(r'RUN python -c "([^"]+)" > /tmp/requirements.txt', (ROOT / "docker" / "Dockerfile").read_text()).group(1)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    requirements = done.stdout.splitlines()
+    assert any(r.startswith("tortoise-orm[asyncpg]") for r in requirements)
+    assert any(r.startswith("uvicorn[standard]") for r in requirements)
+    assert not any(r.startswith(("pytest", "ruff")) for r in requirements), "dev tools stay out of the image"
