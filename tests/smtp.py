@@ -7,10 +7,13 @@ import email
 import email.policy
 import re
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
@@ -86,15 +89,15 @@ class SmtpServer:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    def start(self, login: tuple[str, str] | None = None) -> SmtpServer:
-        """Listen; with login, refuse mail from any client that has not signed in with it."""
-        auth = {}
+    def start(self, login: tuple[str, str] | None = None, **tls) -> SmtpServer:
+        """Listen; with login, refuse mail from any client that has not signed in with it; tls: aiosmtpd's TLS options."""
+        auth = dict(tls)
         if login is not None:
 
             def authenticator(server, session, envelope, mechanism, data):
                 return AuthResult(success=(data.login, data.password) == (login[0].encode(), login[1].encode()), handled=False)
 
-            auth = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+            auth.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True, decode_data=False, **auth)
         self.controller.start()
         return self
@@ -109,3 +112,19 @@ class SmtpServer:
         while len(self.inbox.received) < count:
             assert time.monotonic() < deadline, f"only {len(self.inbox.received)} of {count} messages arrived"
             await asyncio.sleep(0.02)
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for localhost, and the server context holding it (the client trusts the certificate file)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key), "-out", str(cert)),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context

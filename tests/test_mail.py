@@ -11,7 +11,7 @@ from server.models import AuditEvent, Course, OutboxMessage, Participant
 from server.services.mailer import Mailer, MailWorker
 from tests.conftest import error_code, with_settings
 from tests.factories import make_course, make_user
-from tests.smtp import Received, SmtpServer
+from tests.smtp import Received, SmtpServer, self_signed_certificate
 
 ENROLL_EXTERNAL = """
 mutation($course: ID!, $emails: [String!]!, $send: Boolean! = true) {
@@ -335,3 +335,33 @@ async def test_a_batch_slower_than_the_lease_is_not_taken_over_by_another_worker
     assert all(len(messages) == 1 for messages in received.values())
     assert other.stats.sent == 0
     assert len(await report(gql, course, "SENT")) == 12
+
+
+async def test_starttls_required_never_sends_in_clear_and_smtps_needs_tls(gql, settings, smtp):
+    course = await make_course()
+    await enroll(gql, course, ["pat@example.com"])
+    for url in (f"{smtp.url}?starttls=required", f"smtps://127.0.0.1:{smtp.port}"):
+        stats = await Mailer(mail_settings(settings, url, mail_send_timeout=2.0)).run(until_idle=True)
+        assert stats.unreachable and not smtp.inbox.received
+        assert (await report(gql, course))["pat@example.com"]["emailStatus"] == "QUEUED"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # aiosmtpd's TLS set-up on Python 3.11+
+async def test_mail_goes_over_starttls_or_implicit_tls_with_a_trusted_certificate(gql, settings, tmp_path, monkeypatch):
+    cert, context = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this certificate like a public one
+    starttls = SmtpServer().start(tls_context=context, require_starttls=True)
+    implicit = SmtpServer().start(ssl_context=context)
+    try:
+        course = await make_course()
+        await enroll(gql, course, ["first@example.com"])
+        await Mailer(mail_settings(settings, f"smtp://localhost:{starttls.port}?starttls=required")).run(until_idle=True)
+        await enroll(gql, course, ["second@example.com"])
+        await Mailer(mail_settings(settings, f"smtps://localhost:{implicit.port}")).run(until_idle=True)
+
+        assert list(starttls.inbox.by_recipient()) == ["first@example.com"]
+        assert list(implicit.inbox.by_recipient()) == ["second@example.com"]
+        assert len(await report(gql, course, "SENT")) == 2
+    finally:
+        starttls.stop()
+        implicit.stop()
