@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -21,8 +21,15 @@ class Context:
     request: Request
     response: Response
     settings: Settings
-    loaders: Loaders = field(default_factory=Loaders)
     _principal: auth.Principal | None = None
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        """Created on first use: a link open or a mutation without list fields never builds them."""
+        if self._loaders is None:
+            self._loaders = Loaders()
+        return self._loaders
 
     async def principal(self) -> auth.Principal:
         """The caller, from a Bearer token or the session cookie; looked up once, only when asked."""
