@@ -365,3 +365,14 @@ async def test_mail_goes_over_starttls_or_implicit_tls_with_a_trusted_certificat
     finally:
         starttls.stop()
         implicit.stop()
+
+
+async def test_mail_of_a_deleted_course_is_cancelled_not_sent(gql, settings, smtp):
+    course = await make_course()
+    await enroll(gql, course, ["pat@example.com"])
+    await Course.filter(id=course.id).delete()
+
+    await Mailer(mail_settings(settings, smtp.url)).run(until_idle=True)
+
+    assert smtp.inbox.received == []
+    assert await OutboxMessage.filter(status="CANCELLED", body_text="").count() == 1

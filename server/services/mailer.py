@@ -175,6 +175,7 @@ class Outcome(StrEnum):
     RETRY = "RETRY"  # counts as an attempt; tried again after a backoff
     FAILED = "FAILED"  # permanent: refused with 5xx, invalid address, or out of attempts
     RELEASE = "RELEASE"  # not attempted (server unreachable, or stopping): claim given back
+    CANCEL = "CANCEL"  # its participant is gone (course or user deleted): the link no longer works
 
 
 @dataclass
@@ -353,6 +354,8 @@ class Mailer:
 
     async def _deliver(self, lane: Connection, message: OutboxMessage) -> Result:
         """Send one message within the overall timeout and say what became of it."""
+        if message.participant_id is None:
+            return Result(message, Outcome.CANCEL)
         try:
             data, recipient = self._prepare(message)
         except InvalidEmail as exc:
@@ -419,6 +422,10 @@ class Mailer:
                     await Participant.filter(id__in=[r.message.participant_id for r in released], email_status=EmailStatus.QUEUED).update(
                         email_error=error[:1000]
                     )
+            if cancelled := by_outcome[Outcome.CANCEL]:
+                await OutboxMessage.filter(id__in=[r.message.id for r in cancelled], status=OutboxStatus.QUEUED).update(
+                    status=OutboxStatus.CANCELLED, lease_until=None, body_text="", body_html=""
+                )
             for r in by_outcome[Outcome.RETRY]:
                 attempts = r.message.attempts + 1
                 changed = await OutboxMessage.filter(id=r.message.id, claimed_by=r.message.claimed_by, status=OutboxStatus.QUEUED).update(
