@@ -317,9 +317,9 @@ class Mailer:
                 rows = list(await query.select_for_update(skip_locked=True))
                 if rows:
                     await OutboxMessage.filter(id__in=[m.id for m in rows]).using_db(conn).update(claimed_by=token, lease_until=lease)
+                    self._held.add(token)
                 for m in rows:
                     m.claimed_by, m.lease_until = token, lease
-                    self._held.add(token)
                 return rows
             ids = list(await query.values_list("id", flat=True))
             if not ids:
