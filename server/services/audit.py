@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.models import AuditEvent
+from server.services import bulk
 from server.services.errors import BadInput
 
 
@@ -18,7 +19,8 @@ async def record(*, actor: str, action: str, target: str, course_id: int | None 
 
 async def record_many(*, actor: str, action: str, course_id: int | None, targets: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """Many events in bulk: one INSERT per batch, not per row."""
-    events = [AuditEvent(actor=actor, action=action, target=t, course_id=course_id, detail=d) for t, d in targets]
+    common = {"actor": actor, "action": action, "target": "", "course_id": course_id}
+    events = bulk.new_rows(AuditEvent, common, ({"target": t, "detail": d} for t, d in targets))
     if events:
         await AuditEvent.bulk_create(events, batch_size=BATCH)
 

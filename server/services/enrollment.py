@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from server.config import Settings
 from server.models import Course, EnrollmentExclusion, Group, Participant, ParticipantKind, User
-from server.services import audit, links, outbox, ratelimit
+from server.services import audit, bulk, links, outbox, ratelimit
 from server.services.directory import CHUNK, GROUP_RE, chunks, users_by_username
 from server.services.emails import InvalidEmail, normalize_email
 from server.services.errors import BadInput, NotFound, parse_id
@@ -236,9 +236,10 @@ async def _insert(
     """Insert in batches; a row a concurrent request wrote first is reported as already enrolled, not an error."""
     for batch in chunks(candidates, CHUNK):
         minted = [links.mint(settings=settings) for _ in batch]
-        rows = _new_participants(
-            course_id=course.id,
-            values=[
+        rows = bulk.new_rows(
+            Participant,
+            {"course_id": course.id, "kind": ParticipantKind.INTERNAL, "name": "", "link_hash": ""},
+            [
                 {
                     "kind": c.kind,
                     "user_id": c.user_id,
@@ -277,25 +278,6 @@ async def _insert(
             course_id=course.id,
             targets=[(f"participant:{p.id}", {"name": p.name, "kind": p.kind.value, "via": p.enrolled_via}) for p, _ in queued],
         )
-
-
-def _new_participants(*, course_id: int, values: list[dict]) -> list[Participant]:
-    """Unsaved Participant rows built from one validated template.
-
-    Tortoise's Model.__init__ validates every attribute one by one (about 20 µs a row, the largest
-    cost of a 10,000-member enrollment); these values were checked above, so each row copies the
-    template's state and sets its own few columns.
-    """
-    template = Participant(course_id=course_id, kind=ParticipantKind.INTERNAL, name="", link_hash="").__dict__
-    rows = []
-    for row_values in values:
-        row = Participant.__new__(Participant)
-        state = row.__dict__
-        state.update(template)
-        state["_await_when_save"] = {}
-        state.update(row_values)
-        rows.append(row)
-    return rows
 
 
 async def _report_lost_races(course_id: int, lost: list[_Candidate], result: EnrollmentResult) -> None:
