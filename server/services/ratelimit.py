@@ -1,9 +1,9 @@
 """Rate limits on failed link checks and sign-ins: per client address, and per account for sign-ins.
 
-Only failures count, in fixed windows. Each attempt is counted before the work it guards and refunded
-when it succeeds, so concurrent guesses cannot all slip past a check that has not seen them yet. The limiter of the current request is bound by the HTTP
-layer (`bind`), so the link and sign-in services need no request object; outside a request (CLI,
-direct service calls) nothing is limited. In-process by default; with ROSTER_REDIS_URL every
+Only failures count, in fixed windows. Each attempt is counted before the work it guards and
+refunded when it succeeds, so concurrent guesses cannot all slip past a check that has not seen them
+yet. The limiter of the current request is bound by the HTTP layer (`bind`), so the link and sign-in
+services need no request object; outside a request (CLI, direct service calls) nothing is limited. In-process by default; with ROSTER_REDIS_URL every
 process shares the counters.
 """
 
@@ -51,14 +51,16 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, float]] = {}
+        self._next_sweep = 0.0
         self._lock = asyncio.Lock()
 
     async def add(self, key: str, window: int, amount: int = 1) -> tuple[int, int]:
         """Add to the count (atomically); (new count, seconds until the window ends)."""
         async with self._lock:
             now = time.monotonic()
-            if len(self._counts) > 100_000:  # a flood from many addresses must not grow memory forever
+            if len(self._counts) > 10_000 and now >= self._next_sweep:  # a flood from many addresses must not grow memory forever
                 self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+                self._next_sweep = now + 10  # at most every 10 s: a sweep costs a pass over every key
             count, ends = self._counts.get(key, (0, 0.0))
             if ends <= now:
                 count, ends = 0, now + window
