@@ -377,3 +377,18 @@ async def test_mail_of_a_deleted_course_is_cancelled_not_sent(gql, settings, smt
 
     assert smtp.inbox.received == []
     assert await OutboxMessage.filter(status="CANCELLED", body_text="").count() == 1
+
+
+async def test_a_broken_body_template_is_retried_then_failed_with_the_reason(gql, settings, smtp, tmp_path):
+    (tmp_path / "enrollment.html").write_text("<p>{{ no_such_variable }}</p>")
+    course = await make_course()
+    await enroll(gql, course, ["pat@example.com"])
+    mailer = Mailer(mail_settings(settings, smtp.url, mail_templates_dir=tmp_path, mail_max_attempts=2))
+    for _ in range(100):
+        await mailer.run(until_idle=True)
+        if (await report(gql, course))["pat@example.com"]["emailStatus"] == "FAILED":
+            break
+        await asyncio.sleep(0.05)
+    row = (await report(gql, course))["pat@example.com"]
+    assert row["emailStatus"] == "FAILED" and "could not be built" in row["emailError"] and "no_such_variable" in row["emailError"]
+    assert smtp.inbox.received == []

@@ -7,6 +7,7 @@ import email.policy
 from dataclasses import replace
 from email.headerregistry import Address
 
+import jinja2
 import pytest
 
 from server.config import ConfigError, Settings
@@ -117,3 +118,12 @@ def test_the_sender_and_the_smtp_url_are_checked_once_at_start():
     for bad in ("http://mail.example", "smtp://", "smtp://host:notaport", "smtp://host?starttls=maybe", "smtps://host?starttls=required"):
         with pytest.raises(ConfigError):
             parse_smtp_url(bad)
+
+
+def test_a_broken_override_falls_back_for_the_subject_and_is_reported_for_the_body(tmp_path):
+    (tmp_path / "enrollment_subject.txt").write_text("{% if %}")
+    (tmp_path / "enrollment.txt").write_text("{{ no_such_variable }}")
+    settings = replace(SETTINGS, mail_templates_dir=tmp_path)
+    assert render_subject(settings=settings, course_title="Fire safety") == "Your personal link to the course Fire safety"
+    with pytest.raises(jinja2.TemplateError):
+        bodies("EXTERNAL", settings=settings)

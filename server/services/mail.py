@@ -6,6 +6,7 @@ import binascii
 import email.policy
 import functools
 import json
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import jinja2
 from server.config import ConfigError, Settings
 from server.services.emails import InvalidEmail, normalize_email
 
+log = logging.getLogger("roster.mail")
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 # Control characters and Unicode line separators: none may reach a header, where they would start a new one.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -71,7 +73,12 @@ def one_line(text: str, limit: int = MAX_HEADER_TEXT) -> str:
 
 def render_subject(*, settings: Settings, course_title: str) -> str:
     """The subject line of a course's link mail, from the subject template."""
-    text = templates(settings).get_template("enrollment_subject.txt").render(course_title=one_line(course_title))
+    try:
+        text = templates(settings).get_template("enrollment_subject.txt").render(course_title=one_line(course_title))
+    except jinja2.TemplateError:
+        # A broken override must not fail the enrollment it is queued in: the default subject serves instead.
+        log.exception("the mail subject template in %s is broken; using the default", settings.mail_templates_dir)
+        text = _environment(None).get_template("enrollment_subject.txt").render(course_title=one_line(course_title))
     return one_line(text, 400)
 
 
