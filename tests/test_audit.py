@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from server.models import AuditEvent
 from server.services import auth
 from tests.conftest import GraphQLClient, error_code
 from tests.factories import enroll_emails, make_course, make_user
@@ -93,8 +94,6 @@ async def test_signin_success_and_failure_are_audited(settings):
         await auth.sign_in(username="alice", password="not the password", session_days=1)
     except auth.Unauthenticated:
         pass
-    from server.models import AuditEvent
-
     actions = [e.action for e in await AuditEvent.filter(target="user:alice").order_by("id")]
     assert actions[-2:] == ["signin.success", "signin.failure"]
 
@@ -121,3 +120,20 @@ async def test_roster_audit_prints_events_newest_first(settings):
 
     bad = roster(settings, "audit", "--first", "0")
     assert bad.returncode == 1 and "--first" in bad.stderr and "Traceback" not in bad.stderr
+
+
+async def test_roster_lists_tokens_without_secret_and_revokes_them(settings, client):
+    token, secret = await auth.create_token(name="hr-sync", scope="reports:read", actor="cli")
+
+    listed = roster(settings, "list-tokens")
+    assert listed.returncode == 0 and "hr-sync" in listed.stdout and "active" in listed.stdout
+    assert secret not in listed.stdout and secret.removeprefix("rst_") not in listed.stdout
+
+    revoked = roster(settings, "revoke-token", str(token.id))
+    assert revoked.returncode == 0 and "Revoked" in revoked.stdout
+    assert "revoked" in roster(settings, "list-tokens").stdout
+    assert error_code(await GraphQLClient(client, secret)("{ __typename courseReport(courseId: 1) { totalCount } }")) == "UNAUTHENTICATED"
+    assert [e.action for e in await AuditEvent.filter(target=f"token:{token.id}").order_by("id")] == ["token.create", "token.revoke"]
+
+    missing = roster(settings, "revoke-token", "99999")
+    assert missing.returncode == 1 and "No API token" in missing.stderr
