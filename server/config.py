@@ -143,7 +143,9 @@ def _refuse_development_keys(keys: tuple[str, ...], var_dir: Path) -> None:
     for key in keys:
         lowered = key.lower()
         if any(marker in lowered for marker in PLACEHOLDER_MARKERS) or len(set(key)) < 8:
-            raise ConfigError("ROSTER_SECRET_KEYS holds a placeholder value: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+            raise ConfigError(
+                "ROSTER_SECRET_KEYS holds a placeholder value: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
     dev_key = var_dir / "secret_key"
     try:
         dev = dev_key.read_text().strip() if dev_key.exists() else ""
