@@ -55,7 +55,8 @@ class Participant(Model):
         table = "participants"
         # One (course, user) and one (course, email): a double enrollment cannot be written.
         unique_together = (("course", "user"), ("course", "email_key"))
-        indexes = (("course_id", "name"), ("course_id", "status"))
+        # The report's orders: a page reads 100 rows from an index instead of sorting the whole course.
+        indexes = (("course_id", "name"), ("course_id", "status"), ("course_id", "id"), ("course_id", "progress"))
 
 
 class LessonCompletion(Model):
