@@ -137,3 +137,42 @@ async def test_roster_lists_tokens_without_secret_and_revokes_them(settings, cli
 
     missing = roster(settings, "revoke-token", "99999")
     assert missing.returncode == 1 and "No API token" in missing.stderr
+
+
+async def test_every_sensitive_action_through_graphql_lands_in_the_audit_log(gql, client):
+    course = await make_course()
+    await make_user("alice")
+    await auth.set_password(username="alice", password="correct horse battery", actor="test")
+    enrolled = await gql.data(
+        'mutation($c: ID!) { enrollExternal(courseId: $c, emails: ["pat@example.com", "sam@example.com"], sendEmail: false) '
+        "{ enrolled { participant { id } } } }",
+        {"c": course.id},
+    )
+    pat, sam = (e["participant"]["id"] for e in enrolled["enrollExternal"]["enrolled"])
+    await gql.data("mutation($p: ID!) { regenerateLink(participantId: $p, sendEmail: false) { link } }", {"p": pat})
+    await gql.data("mutation($p: ID!) { resendLink(participantId: $p) { id } }", {"p": pat})
+    await gql.data("mutation($p: ID!) { removeParticipant(participantId: $p) { removed } }", {"p": sam})
+    sign_in = 'mutation($p: String!) { signIn(username: "alice", password: $p) { username } }'
+    await GraphQLClient(client)(sign_in, {"p": "wrong password!"})
+    await GraphQLClient(client)(sign_in, {"p": "correct horse battery"})
+    created = await gql.data('mutation { createApiToken(name: "bi", scope: "reports:read") { token { id } } }')
+    await gql.data("mutation($id: ID!) { revokeApiToken(id: $id) { id } }", {"id": created["createApiToken"]["token"]["id"]})
+
+    events = (await gql.data(AUDIT, {"first": 100}))["auditLog"]["edges"]
+    actions = [e["node"]["action"] for e in events]
+    expected = [
+        "participant.enroll",
+        "participant.regenerate_link",
+        "participant.resend_link",
+        "participant.remove",
+        "signin.failure",
+        "signin.success",
+        "token.create",
+        "token.revoke",
+    ]
+    assert set(expected) <= set(actions), actions
+    by_action = {e["node"]["action"]: e["node"] for e in events}
+    assert by_action["participant.remove"]["actor"] == "token:test admin"
+    assert by_action["participant.remove"]["courseId"] == str(course.id)
+    assert by_action["signin.failure"]["target"] == "user:alice"
+    assert "wrong password" not in str(events) and "correct horse" not in str(events)
