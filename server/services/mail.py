@@ -59,6 +59,7 @@ def _environment(override: Path | None) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates are read once per process; a changed override needs a restart
     )
 
 
