@@ -188,3 +188,19 @@ async def test_a_reports_token_may_read_the_report_and_no_token_may_not(settings
     assert error_code(anonymous) == "UNAUTHENTICATED" and anonymous["data"] is None
     wrong = await GraphQLClient(client, "rst_not-a-real-token")(REPORT, {"course": course.id})
     assert error_code(wrong) == "UNAUTHENTICATED" and wrong["data"] is None
+
+
+async def test_the_enrollment_result_and_the_report_agree_on_every_field(settings, gql):
+    course = await make_course()
+    await make_user("alice", email="alice@corp.example")
+    enrolled = await gql.data(
+        'mutation($c: ID!) { enrollParticipants(courseId: $c, usernames: ["alice"], sendEmail: false)'
+        " { enrolled { participant { id kind name email status progress emailStatus enrolledAt user { username } } } } }",
+        {"c": course.id},
+    )
+    from_result = enrolled["enrollParticipants"]["enrolled"][0]["participant"]
+
+    (from_report,) = await walk(gql, course)
+
+    assert from_result == from_report
+    assert from_result["enrolledAt"] is not None

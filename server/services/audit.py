@@ -21,8 +21,7 @@ async def record_many(*, actor: str, action: str, course_id: int | None, targets
     """Many events in bulk: one INSERT per batch, not per row."""
     common = {"actor": actor, "action": action, "target": "", "course_id": course_id}
     events = bulk.new_rows(AuditEvent, common, ({"target": t, "detail": d} for t, d in targets))
-    if events:
-        await AuditEvent.bulk_create(events, batch_size=BATCH)
+    await bulk.insert(AuditEvent, events, batch_size=BATCH)
 
 
 async def events(

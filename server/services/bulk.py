@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import Enum
 from typing import Any, TypeVar
 
+from tortoise.fields.base import Field
+from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -28,3 +31,31 @@ def new_rows(model: type[M], common: Mapping[str, Any], rows: Iterable[Mapping[s
         state.update(values)
         built.append(row)
     return built
+
+
+def _column_converter(field: Field) -> Callable[[Any, Model], Any]:
+    """How one column's values become database values, chosen once per column rather than per cell."""
+    if isinstance(field, CharEnumFieldInstance):
+        return lambda value, row: value.value if isinstance(value, Enum) else value
+    if type(field).to_db_value is Field.to_db_value:  # numbers, strings, foreign keys: stored as they are
+        return lambda value, row: value
+    return field.to_db_value  # datetimes (auto_now_add fills the row in), JSON, …
+
+
+async def insert(model: type[M], rows: Sequence[M], *, ignore_conflicts: bool = False, batch_size: int = 500) -> None:
+    """bulk_create's statement for rows made by new_rows, without its per-cell conversion and validation.
+
+    bulk_create converts every cell through its field (a third of a 10,000-member enrollment);
+    these rows hold values the caller validated, so each column gets one converter.
+    """
+    if not rows:
+        return
+    query = model.bulk_create(rows, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
+    query._choose_db_if_not_chosen(True)
+    query._executor = query._db.executor_class(model=model, db=query._db)
+    sql, _ = query._make_queries(set())
+    fields_map = model._meta.fields_map
+    converters = [(name, _column_converter(fields_map[name])) for name in query._executor.regular_columns]
+    for start in range(0, len(rows), batch_size):
+        values = [[convert(getattr(row, name), row) for name, convert in converters] for row in rows[start : start + batch_size]]
+        await query._db.execute_many(sql, values)

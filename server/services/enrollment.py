@@ -252,7 +252,7 @@ async def _insert(
                 for c, m in zip(batch, minted, strict=True)
             ],
         )
-        await Participant.bulk_create(rows, batch_size=CHUNK, ignore_conflicts=True)
+        await bulk.insert(Participant, rows, batch_size=CHUNK, ignore_conflicts=True)
         # Only the ids come back: the rows above already hold every other value (bulk_create fills enrolled_at).
         written = dict(await Participant.filter(link_hash__in=[m.hash for m in minted]).values_list("link_hash", "id"))
         queued: list[tuple[Participant, links.MintedLink]] = []
