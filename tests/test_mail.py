@@ -392,3 +392,16 @@ async def test_a_broken_body_template_is_retried_then_failed_with_the_reason(gql
     row = (await report(gql, course))["pat@example.com"]
     assert row["emailStatus"] == "FAILED" and "could not be built" in row["emailError"] and "no_such_variable" in row["emailError"]
     assert smtp.inbox.received == []
+
+
+async def test_an_international_address_is_delivered_with_smtputf8(gql, settings, smtp):
+    course = await make_course("Sécurité")
+    await enroll(gql, course, ["zoë@bücher.de"])
+
+    await Mailer(mail_settings(settings, smtp.url)).run(until_idle=True)
+
+    received = smtp.inbox.by_recipient()
+    assert list(received) == ["zoë@bücher.de"]
+    message = received["zoë@bücher.de"][0]
+    assert message.message["To"] == "zoë@bücher.de" and "Sécurité" in message.message["Subject"]
+    assert (await gql.data(VIEW, {"link": message.link}))["participantView"]["participant"]["name"] == "zoë@bücher.de"
