@@ -47,7 +47,8 @@ from server.config import Settings
 QUICK = os.environ.get("ROSTER_BENCH_QUICK", "") not in ("", "0")
 GROUP_SIZE = 10_000
 REPORT_SIZE = 20_000 if QUICK else 100_000
-ROUNDS = 1 if QUICK else 3
+ROUNDS = 1 if QUICK else 5
+LINK_ROUNDS = 1 if QUICK else 5
 WRK_SECONDS = 2.0 if QUICK else 5.0
 WRK_CONNECTIONS = 8
 
@@ -152,7 +153,7 @@ def bench_group_enrollment() -> None:
         async def seed() -> tuple[str, list[int]]:
             await seed_users(GROUP_SIZE, group="everyone")
             token = await admin_token()
-            courses = [await seed_course(f"Group course {i}") for i in range(2 * ROUNDS + ROUNDS)]
+            courses = [await seed_course(f"Group course {i}") for i in range(3 * ROUNDS)]
             return token, courses
 
         started = time.perf_counter()
@@ -160,31 +161,30 @@ def bench_group_enrollment() -> None:
         figure("seeding 10,000 users in one group", f"{time.perf_counter() - started:.1f} s")
         user_rows = [tuple(r) for r in sqlite3.connect(tmp / "bench.sqlite3").execute("SELECT id, username FROM users ORDER BY id")]
 
+        # Each round measures the raw insert and both mutations back to back, so all three see the same machine load.
         mutation: dict[bool, list[float]] = {False: [], True: []}
+        ratios: dict[bool, list[float]] = {False: [], True: []}
         raw: list[float] = []
         queued: dict[bool, int] = {}
         with serve(settings) as base:
             for round_no in range(ROUNDS):
+                raw.append(_executemany(tmp / "bench.sqlite3", _raw_rows(course_ids[3 * round_no + 2], user_rows)))
                 for send in (False, True):
-                    course = course_ids[2 * round_no + (1 if send else 0)]
+                    course = course_ids[3 * round_no + (1 if send else 0)]
                     started = time.perf_counter()
                     data = graphql(base, ENROLL, {"course": course, "groups": ["everyone"], "send": send}, token=token)
                     mutation[send].append(time.perf_counter() - started)
+                    ratios[send].append(mutation[send][-1] / raw[-1])
                     enrolled = data["enrollParticipants"]["enrolled"]
                     assert len(enrolled) == GROUP_SIZE, f"expected {GROUP_SIZE} enrolled, got {len(enrolled)}"
                     queued[send] = _outbox_count(tmp / "bench.sqlite3", course)
-        for round_no in range(ROUNDS):
-            rows = _raw_rows(course_ids[2 * ROUNDS + round_no], user_rows)
-            raw.append(_executemany(tmp / "bench.sqlite3", rows))
 
-    base_raw = median(raw)
-    figure("raw sqlite3.executemany of the same 10,000 rows", f"{base_raw * 1000:.0f} ms", f"(median of {ROUNDS})")
+    figure("raw sqlite3.executemany of the same 10,000 rows", f"{median(raw) * 1000:.0f} ms", f"(median of {ROUNDS})")
     for send in (False, True):
-        took = median(mutation[send])
-        ratio = took / base_raw
+        ratio = median(ratios[send])
         note = f"{queued[send]:,} outbox messages queued" if send else ""
-        figure(f"enrollParticipants, sendEmail: {str(send).lower()}, over HTTP", f"{took * 1000:.0f} ms", note)
-        figure("  ratio to executemany (target <= 5x)", f"{ratio:.1f}x", verdict(ratio <= 5))
+        figure(f"enrollParticipants, sendEmail: {str(send).lower()}, over HTTP", f"{median(mutation[send]) * 1000:.0f} ms", note)
+        figure("  ratio to executemany, median of rounds (target <= 5x)", f"{ratio:.1f}x", verdict(ratio <= 5))
     if not queued[True]:
         print("  note: the mail outbox queues nothing yet, so sendEmail: true costs the same as false", flush=True)
 
@@ -230,21 +230,20 @@ def bench_link_open() -> None:
             wrk_post(f"{base}/bench/link", {"link": link}, duration=1, connections=WRK_CONNECTIONS)
             gql_rps: list[float] = []
             raw_rps: list[float] = []
+            ratios: list[float] = []
             errors = 0
-            for _ in range(ROUNDS):
+            for _ in range(LINK_ROUNDS):
                 r = wrk_post(f"{base}/bench/link", {"link": link}, duration=WRK_SECONDS, connections=WRK_CONNECTIONS)
                 g = wrk_post(f"{base}/graphql", body, duration=WRK_SECONDS, connections=WRK_CONNECTIONS)
                 raw_rps.append(r.requests_per_sec)
                 gql_rps.append(g.requests_per_sec)
+                ratios.append(g.requests_per_sec / r.requests_per_sec)
                 errors += r.non_2xx + g.non_2xx + r.socket_errors + g.socket_errors
-    raw_m, gql_m = median(raw_rps), median(gql_rps)
-    figure(
-        "hand-written Starlette endpoint",
-        f"{raw_m:,.0f} req/s",
-        f"(median of {ROUNDS} x {WRK_SECONDS:.0f}s, {WRK_CONNECTIONS} connections)",
-    )
-    figure("participantView over GraphQL", f"{gql_m:,.0f} req/s")
-    figure("  GraphQL / hand-written (target >= 75%)", f"{gql_m / raw_m:.0%}", verdict(gql_m / raw_m >= 0.75))
+    ratio = median(ratios)
+    rounds = f"(median of {LINK_ROUNDS} x {WRK_SECONDS:.0f}s, {WRK_CONNECTIONS} connections)"
+    figure("hand-written Starlette endpoint", f"{median(raw_rps):,.0f} req/s", rounds)
+    figure("participantView over GraphQL", f"{median(gql_rps):,.0f} req/s")
+    figure("  GraphQL / hand-written, median of rounds (target >= 75%)", f"{ratio:.0%}", verdict(ratio >= 0.75))
     figure("  non-2xx responses and socket errors", f"{errors}")
 
 
