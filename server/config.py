@@ -79,6 +79,12 @@ class Settings:
             if any(len(k) < 32 for k in keys):
                 raise ConfigError("every ROSTER_SECRET_KEYS entry must be at least 32 characters")
             _refuse_development_keys(keys, var_dir)
+            if not env.get("ROSTER_SMTP_URL") and env.get("ROSTER_MAIL_WORKER", "1") not in {"0", "false", "no"}:
+                # Without SMTP the worker prints each mail, link included, to stdout: in production, a log.
+                raise ConfigError(
+                    "ROSTER_SMTP_URL is required when ROSTER_ENV=production and this process delivers mail "
+                    "(set ROSTER_MAIL_WORKER=0 to run without delivery)"
+                )
         elif not keys:
             keys = (_development_key(var_dir),)
         templates = env.get("ROSTER_MAIL_TEMPLATES")

@@ -19,7 +19,8 @@ REAL_KEY = "k3Jp9vQ2xT7mW4zL8nB5cH1fD6gS0aR3yU9eI2oP7wE"
 
 
 def production(tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env({"ROSTER_ENV": "production", "ROSTER_VAR_DIR": str(tmp_path), **env})
+    base = {"ROSTER_ENV": "production", "ROSTER_VAR_DIR": str(tmp_path), "ROSTER_SMTP_URL": "smtp://mail.example:25"}
+    return Settings.from_env({**base, **env})
 
 
 def test_production_refuses_to_start_without_keys(tmp_path):
@@ -56,6 +57,13 @@ def test_production_refuses_the_development_key_left_in_var(tmp_path):
 def test_production_starts_with_real_keys(tmp_path):
     settings = production(tmp_path, ROSTER_SECRET_KEYS=f"{REAL_KEY}, {REAL_KEY[::-1]}")
     assert settings.production and settings.secret_keys == (REAL_KEY, REAL_KEY[::-1])
+
+
+def test_production_refuses_to_print_mail_with_links_to_the_console(tmp_path):
+    with pytest.raises(ConfigError, match="ROSTER_SMTP_URL is required"):
+        production(tmp_path, ROSTER_SECRET_KEYS=REAL_KEY, ROSTER_SMTP_URL="")
+    # Without delivery in this process there is nothing to print.
+    assert production(tmp_path, ROSTER_SECRET_KEYS=REAL_KEY, ROSTER_SMTP_URL="", ROSTER_MAIL_WORKER="0").production
 
 
 def test_roster_serve_says_why_it_refuses_and_exits_non_zero(tmp_path):
