@@ -220,7 +220,13 @@ def cmd_sync_enrollments(args: argparse.Namespace) -> int:
 def cmd_mail_worker(args: argparse.Namespace) -> int:
     from server.services.mailer import run_standalone
 
-    return _run(run_standalone)
+    async def work(settings: Settings) -> str:
+        if settings.production and not settings.smtp_url:
+            # The console mailbox would print every link to stdout, which production ships as a log.
+            raise CommandError("ROSTER_SMTP_URL is required to deliver mail when ROSTER_ENV=production")
+        return await run_standalone(settings)
+
+    return _run(work)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

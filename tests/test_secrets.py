@@ -96,3 +96,17 @@ async def test_rotating_keys_keeps_old_links_working(settings):
     # A server still on the old key alone does not accept the new link; dropping the old key retires old links.
     assert links.verified_hash(settings=before, link=new_link) is None
     assert links.verified_hash(settings=with_settings(settings, secret_keys=(NEW_KEY,)), link=old_link) is None
+
+
+def test_a_production_mail_worker_refuses_to_print_links_to_the_console(tmp_path):
+    env = {
+        "ROSTER_ENV": "production",
+        "ROSTER_VAR_DIR": str(tmp_path),
+        "ROSTER_SECRET_KEYS": REAL_KEY,
+        "ROSTER_MAIL_WORKER": "0",
+        "ROSTER_DATABASE_URL": f"sqlite://{tmp_path / 'db.sqlite3'}",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run([sys.executable, "-m", "server", "mail-worker"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "ROSTER_SMTP_URL is required" in result.stderr and "Traceback" not in result.stderr
