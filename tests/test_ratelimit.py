@@ -14,6 +14,7 @@ from server.services import auth, enrollment, learning, ratelimit
 from server.services.errors import Unauthenticated
 from tests.conftest import GraphQLClient, with_settings
 from tests.factories import enroll_emails, make_course, make_user
+from tests.live import free_port
 
 VIEW = "query($link: String!) { participantView(link: $link) { participant { name } } }"
 FORGED = "dGhpcyBpcyBub3QgYSByZWFsIHRva2VuIGF0IGFsbCBzb3JyeQ.c2lnbmF0dXJlLWZvcmdlZC1ieS1zb21lb25lLWVsc2U"
@@ -204,3 +205,15 @@ async def test_failed_link_mutations_count_like_failed_views(limited):
             response = await attacker.post("/graphql", json={"query": complete, "variables": {"l": lesson.id, "link": FORGED}})
             codes.append((response.status_code, response.json()["errors"][0]["extensions"]["code"]))
     assert codes == [(200, "UNAUTHENTICATED")] * 3 + [(429, "RATE_LIMITED")]
+
+
+async def test_an_unreachable_redis_lets_requests_through_instead_of_locking_everyone_out(limited, caplog):
+    course = await make_course()
+    link = (await enroll_emails(limited, course, "pat@example.com")).enrolled[0].link
+    down = with_settings(limited, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with client_from(create_app(down), "203.0.113.30") as participant:
+        codes = [(await participant.post("/graphql", json={"query": VIEW, "variables": {"link": FORGED}})).status_code for _ in range(5)]
+        opened = await participant.post("/graphql", json={"query": VIEW, "variables": {"link": link}})
+    assert codes == [200] * 5
+    assert opened.json()["data"]["participantView"]["participant"]["name"] == "pat@example.com"
+    assert "rate-limit store unreachable" in caplog.text
