@@ -68,7 +68,8 @@ def _filtered(course_id: int, flt: ReportFilter):
         query = query.filter(email_status=flt.email_status)
     if flt.search and flt.search.strip():
         term = flt.search.strip()
-        query = query.filter(Q(name__icontains=term) | Q(email_key__icontains=term.casefold()))
+        # name is the username or, for external people, the email itself: one column to scan, not two.
+        query = query.filter(name__icontains=term)
     return query
 
 
