@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from tortoise.transactions import in_transaction
@@ -234,11 +235,13 @@ async def _insert(
     *, settings: Settings, course: Course, candidates: list[_Candidate], send_email: bool, actor: str, result: EnrollmentResult
 ) -> None:
     """Insert in batches; a row a concurrent request wrote first is reported as already enrolled, not an error."""
+    enrolled_at = datetime.now(UTC)
     for batch in chunks(candidates, CHUNK):
         minted = [links.mint(settings=settings) for _ in batch]
         rows = bulk.new_rows(
             Participant,
-            {"course_id": course.id, "kind": ParticipantKind.INTERNAL, "name": "", "link_hash": ""},
+            # One enrollment time for the whole call: its rows are written in one transaction.
+            {"course_id": course.id, "kind": ParticipantKind.INTERNAL, "name": "", "link_hash": "", "enrolled_at": enrolled_at},
             [
                 {
                     "kind": c.kind,
