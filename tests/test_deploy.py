@@ -79,6 +79,8 @@ def environment(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
         ROSTER_PUBLIC_URL="https://roster.example",
         ROSTER_VAR_DIR=str(tmp / "var"),
         ROSTER_MAIL_WORKER="0",
+        # Production needs a mail server even with the worker off; nothing is sent to this one.
+        ROSTER_SMTP_URL="smtp://127.0.0.1:9",
         ROSTER_AUTO_ENROLL_INTERVAL="0",
     )
     env.update(extra)
