@@ -66,8 +66,11 @@ export function renderReport(panel, course) {
   // Cursors of the pages seen so far: going back needs no server-side offset.
   let cursors = [null];
   let page = 0;
+  // Loads can overlap (a filter change while an enrollment refreshes): only the latest may draw.
+  let latest = 0;
 
   const load = async () => {
+    const ticket = ++latest;
     const filter = {};
     if (status.control.value) filter.status = status.control.value;
     if (kind.control.value) filter.kind = kind.control.value;
@@ -85,6 +88,7 @@ export function renderReport(panel, course) {
         orderBy,
         descending: descending === "true",
       });
+      if (ticket !== latest) return;
       const connection = data.courseReport;
       const nodes = connection.edges.map((edge) => edge.node);
       cursors[page + 1] = connection.pageInfo.endCursor;
@@ -100,9 +104,9 @@ export function renderReport(panel, course) {
         h("button", { type: "button", class: "button secondary small", disabled: !connection.pageInfo.hasNextPage, onclick: () => go(page + 1) }, "Next →"),
       );
     } catch (error) {
-      replace(message, notice("error", error.message));
+      if (ticket === latest) replace(message, notice("error", error.message));
     } finally {
-      table.removeAttribute("aria-busy");
+      if (ticket === latest) table.removeAttribute("aria-busy");
     }
   };
   const go = (next) => {
