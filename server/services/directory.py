@@ -85,17 +85,28 @@ async def create_group(*, name: str, members: Sequence[str] = (), actor: str, se
     return group
 
 
+async def _existing_group(name: str) -> Group:
+    target = await group_by_name(name)
+    if target is None:
+        raise NotFound(f"No group named {name.strip()!r}")
+    return target
+
+
+async def _known_users(usernames: Sequence[str]) -> dict[str, User]:
+    """The named users; any unknown name is an error naming it, so nothing is half-done."""
+    names = [n.strip() for n in usernames if n.strip()]
+    users = await users_by_username(names)
+    missing = [n for n in names if n not in users]
+    if missing:
+        raise BadInput(f"Unknown users: {', '.join(missing[:20])}")
+    return users
+
+
 async def add_group_members(*, group: str, usernames: Sequence[str], actor: str, settings: Settings | None = None) -> Group:
     """Add users to a group; unknown usernames are an error naming them, nothing is half-added."""
-    target = await group_by_name(group)
-    if target is None:
-        raise NotFound(f"No group named {group.strip()!r}")
-    names = [n.strip() for n in usernames if n.strip()]
+    target = await _existing_group(group)
     async with in_transaction():
-        users = await users_by_username(names)
-        missing = [n for n in names if n not in users]
-        if missing:
-            raise BadInput(f"Unknown users: {', '.join(missing[:20])}")
+        users = await _known_users(usernames)
         added = await add_memberships(group_id=target.id, user_ids=[u.id for u in users.values()])
         if added:
             await audit.record(actor=actor, action="group.add_members", target=f"group:{target.name}", detail={"added": len(added)})
@@ -124,15 +135,9 @@ async def _after_members_added(*, group: Group, user_ids: Sequence[int], actor: 
 
 async def remove_group_members(*, group: str, usernames: Sequence[str], actor: str) -> Group:
     """Take users out of a group; unknown usernames are an error; their enrollments and progress stay."""
-    target = await group_by_name(group)
-    if target is None:
-        raise NotFound(f"No group named {group.strip()!r}")
-    names = [n.strip() for n in usernames if n.strip()]
+    target = await _existing_group(group)
     async with in_transaction():
-        users = await users_by_username(names)
-        missing = [n for n in names if n not in users]
-        if missing:
-            raise BadInput(f"Unknown users: {', '.join(missing[:20])}")
+        users = await _known_users(usernames)
         removed = 0
         for part in chunks([u.id for u in users.values()]):
             removed += await Membership.filter(group_id=target.id, user_id__in=part).delete()
