@@ -75,7 +75,11 @@ def test_demo_seeds_once_and_prints_its_token_once(roster: Roster):
     assert second.returncode == 0 and TOKEN_RE.findall(second.stdout) == []
 
     assert roster.query("SELECT COUNT(*) FROM courses") == [(1,)]
-    assert roster.query("SELECT COUNT(*) FROM users") == [(12,)]
+    assert roster.query("SELECT COUNT(*) FROM users WHERE NOT is_admin") == [(12,)]
+    assert roster.query("SELECT username FROM users WHERE is_admin") == [("admin",)]
+    assert roster.query("SELECT COUNT(*) FROM lessons") == [(2,)]
+    assert roster.query("SELECT COUNT(*) FROM questions") == [(2,)]
+    assert "sign in to the web UI as admin with password" in first.stdout
     assert sorted(roster.query("SELECT name FROM groups")) == [("engineering",), ("sales",)]
     assert roster.query("SELECT COUNT(*) FROM api_tokens WHERE scope = 'admin'") == [(1,)]
     assert tokens[0] not in str(roster.query("SELECT * FROM api_tokens")), "only the hash is stored"
