@@ -23,7 +23,6 @@ from pathlib import Path
 from bench.common import (
     BENCH_KEY,
     ROOT,
-    _wait_healthy,
     bench_settings,
     figure,
     free_port,
@@ -39,6 +38,8 @@ from bench.common import (
     seed_participants,
     seed_users,
     sqlite_settings,
+    stop_process,
+    wait_healthy,
     with_database,
     wrk_post,
 )
@@ -79,15 +80,10 @@ def roster_serve(settings: Settings, workers: int, timeout: float = 60.0) -> Ite
         proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base_url, proc, timeout, Path(log.name))
+        wait_healthy(base_url, proc, timeout, Path(log.name))
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
         os.unlink(log.name)
 
 

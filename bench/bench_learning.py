@@ -32,16 +32,16 @@ from bench.common import (
     POSTGRES_URL,
     ROOT,
     WrkResult,
-    _lua_string,
     admin_token,
     bench_settings,
     figure,
+    lua_string,
     median,
-    parse_wrk,
     post_json,
     postgres_available,
     prepare_database,
     run,
+    run_wrk,
     scratch_dir,
     scratch_postgres,
     seed_course,
@@ -98,25 +98,13 @@ LESSONS = 10
 
 def wrk_rotating(url: str, bodies: list[str], *, duration: float, connections: int) -> WrkResult:
     """Like wrk_post, but each request sends the next of many JSON bodies: many learners, not one row under load."""
-    table = ",\n".join(_lua_string(b) for b in bodies)
+    table = ",\n".join(lua_string(b) for b in bodies)
     script = (
         f"local bodies = {{\n{table}\n}}\nlocal n = 0\n"
         "request = function()\n  n = n + 1\n"
         '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[(n % #bodies) + 1])\nend\n'
     )
-    with tempfile.NamedTemporaryFile("w", prefix="roster-bench-", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        done = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", f.name, url],
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            check=True,
-        )
-    finally:
-        os.unlink(f.name)
-    return parse_wrk(done.stdout)
+    return run_wrk(url, script, duration=duration, connections=connections)
 
 
 def _completion(settings: Settings, label: str) -> None:

@@ -213,7 +213,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -252,17 +252,22 @@ def serve(settings: Settings, *, hook: str | None = None, timeout: float = 30.0)
     base_url = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base_url] = proc.pid
     try:
-        _wait_healthy(base_url, proc, timeout, log_path)
+        wait_healthy(base_url, proc, timeout, log_path)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
         SERVER_PIDS.pop(base_url, None)
+
+
+def stop_process(proc: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within timeout seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _serve_main(settings_path: str, port: str, hook: str) -> None:
@@ -312,7 +317,7 @@ class WrkResult:
     output: str = field(repr=False, default="")
 
 
-def _lua_string(text: str) -> str:
+def lua_string(text: str) -> str:
     """A double-quoted Lua literal: every byte outside printable ASCII (and quote, backslash) as a decimal escape."""
     out = []
     for byte in text.encode():
@@ -321,9 +326,9 @@ def _lua_string(text: str) -> str:
 
 
 def wrk_script(body: str, headers: dict[str, str] | None = None) -> str:
-    lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body)}", 'wrk.headers["Content-Type"] = "application/json"']
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body)}", 'wrk.headers["Content-Type"] = "application/json"']
     for name, value in (headers or {}).items():
-        lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
+        lines.append(f"wrk.headers[{lua_string(name)}] = {lua_string(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -362,22 +367,26 @@ def wrk_post(
     connections: int = 16,
 ) -> WrkResult:
     """Load url with POSTs of one JSON body for duration seconds; requests/s and non-2xx counts."""
+    text = body if isinstance(body, str) else json.dumps(body)
+    return run_wrk(url, wrk_script(text, headers), duration=duration, threads=threads, connections=connections)
+
+
+def run_wrk(url: str, script: str, *, duration: float, threads: int = 1, connections: int = 16) -> WrkResult:
+    """Run wrk with a Lua script against url for duration seconds and parse what it printed."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-    text = body if isinstance(body, str) else json.dumps(body)
     with tempfile.NamedTemporaryFile("w", prefix="roster-bench-", suffix=".lua", delete=False) as f:
-        f.write(wrk_script(text, headers))
-        script = f.name
+        f.write(script)
     try:
         done = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", script, url],
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", f.name, url],
             capture_output=True,
             text=True,
             timeout=duration + 60,
             check=True,
         )
     finally:
-        os.unlink(script)
+        os.unlink(f.name)
     return parse_wrk(done.stdout)
 
 
