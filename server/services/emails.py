@@ -31,10 +31,3 @@ def normalize_email(raw: str) -> Address:
     except EmailNotValidError as exc:
         raise InvalidEmail(str(exc)) from None
     return Address(email=result.normalized, key=result.normalized.casefold())
-
-
-def split_emails(text: str) -> list[str]:
-    """Pasted addresses, separated by commas, semicolons, spaces or lines."""
-    for sep in ",;\r\n\t":
-        text = text.replace(sep, " ")
-    return [part for part in text.split(" ") if part]

@@ -154,10 +154,6 @@ async def enroll_users(
     return result
 
 
-async def active_members(*, group_id: int) -> list[User]:
-    return await User.filter(active=True, memberships__group_id=group_id).order_by("username")
-
-
 async def active_member_ids(*, group_id: int) -> list[tuple[int, str]]:
     """(id, username) of a group's active members: a 10,000-member group needs no User objects."""
     return await User.filter(active=True, memberships__group_id=group_id).order_by("username").values_list("id", "username")

@@ -89,11 +89,6 @@ async def get_lesson(lesson_id: str | int) -> Lesson:
     return lesson
 
 
-async def lessons_of(*, course_id: int) -> list[Lesson]:
-    """A course's lessons in their order."""
-    return await Lesson.filter(course_id=course_id).order_by("position", "id")
-
-
 async def create_lesson(*, course_id: str | int, title: str, body: str, actor: str) -> Lesson:
     """Append a lesson to a course."""
     title, body = _clean_lesson(title, body)
@@ -189,10 +184,6 @@ async def set_quiz(
             detail={"questions": len(questions), "passMark": pass_mark, "maxAttempts": max_attempts},
         )
     return quiz
-
-
-async def quiz_of(*, course_id: int) -> Quiz | None:
-    return await Quiz.get_or_none(course_id=course_id)
 
 
 async def _recount_progress(course_id: int) -> None:
