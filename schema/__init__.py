@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import strawberry
 from strawberry.extensions import (
@@ -13,15 +15,18 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.audit import AuditMutation, AuditQuery
 from schema.autoenroll import AutoEnrollMutation, AutoEnrollQuery
+from schema.compiled import CompileOperations, PlanCache
 from schema.courses import CourseMutation, CourseQuery
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.enrollment import EnrollmentMutation, EnrollmentQuery
-from schema.errors import ErrorCodes, code_early_errors
+from schema.errors import ErrorCodes, code_early_errors, translate_errors
 from schema.learning import LearningMutation
-from schema.limits import QueryShapeLimiter, RateLimitStatus
+from schema.limits import QueryShapeLimiter, RateLimitStatus, report_rate_limits
 from schema.mail import MailMutation
 from schema.reports import ReportQuery
 from schema.session import SessionMutation, SessionQuery
@@ -46,12 +51,42 @@ Mutation = merge_types(
 
 
 class RosterSchema(strawberry.Schema):
+    def __init__(self, *args: Any, compile_operations: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Operations compiled by CompileOperations; None runs everything through graphql-core.
+        self.plans: PlanCache | None = PlanCache(maxsize=512) if compile_operations else None
+
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """A document compiled earlier runs straight away: its parsing, limits and validation passed
+        then and cannot change, so the extensions have nothing left to do but translate errors."""
+        plan = self.plans.get(query, operation_name) if self.plans is not None and query and not operation_extensions else None
+        if plan is None or (allowed_operation_types is not None and plan.operation_type not in allowed_operation_types):
+            return await super().execute(
+                query, variable_values, context_value, root_value, operation_name, allowed_operation_types, operation_extensions
+            )
+        result = await plan.execute(self._schema, root_value=root_value, context_value=context_value, variable_values=variable_values)
+        errors = result.errors
+        if errors:
+            self._process_errors(errors)
+            report_rate_limits(errors, context_value)
+            errors = translate_errors(errors, context_value)
+        return ExecutionResult(data=result.data, errors=errors or None)
+
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Errors are logged by ErrorCodes, once and without request data; early ones get their code here."""
         code_early_errors(errors)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings, *, compile_operations: bool = True) -> RosterSchema:
     # Factories, so each request gets fresh extension state; the parse and validation caches
     # are module-level and shared. The token limit sets the parser's option, so it runs first.
     extensions: list = [
@@ -64,7 +99,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.production:
         extensions.append(DisableIntrospection)
-    return RosterSchema(query=Query, mutation=Mutation, extensions=extensions)
+    extensions.append(CompileOperations)  # last: it runs the operation the others have let through
+    return RosterSchema(query=Query, mutation=Mutation, extensions=extensions, compile_operations=compile_operations)
 
 
 def sdl() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -21,27 +22,32 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [self._translate(e) for e in errors]
+            result.errors = translate_errors(errors, self.execution_context.context)
 
-    def _translate(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, RosterError):
-            return GraphQLError(original.message, error.nodes, path=error.path, extensions={"code": original.code})
-        if isinstance(original, ValidationError):  # a value that cannot fit its column: only input gets there
-            field = str(original).split(":", 1)[0] if ":" in str(original) else "a value"
-            message = f"{field[:40]} is too long or not allowed here"
-            return GraphQLError(message, error.nodes, path=error.path, extensions={"code": "BAD_USER_INPUT"})
-        if original is None:  # parsing, validation: the request is at fault
-            code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
-            return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
-        if isinstance(original, GraphQLError):  # a variable of the wrong type (an ID given as 3.5): the request is at fault
-            code = (error.extensions or {}).get("code") or (original.extensions or {}).get("code") or "BAD_USER_INPUT"
-            return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
-        context = self.execution_context.context
-        rid = getattr(getattr(context, "request", None), "state", None)
-        rid = getattr(rid, "request_id", "-")
-        log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path or [])), rid, exc_info=original)
-        return GraphQLError(MASKED.format(rid=rid), error.nodes, path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"})
+
+def translate_errors(errors: list[GraphQLError], context: Any) -> list[GraphQLError]:
+    """Each error as the client sees it: a code, and unexpected ones masked (and logged)."""
+    return [_translate(error, context) for error in errors]
+
+
+def _translate(error: GraphQLError, context: Any) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, RosterError):
+        return GraphQLError(original.message, error.nodes, path=error.path, extensions={"code": original.code})
+    if isinstance(original, ValidationError):  # a value that cannot fit its column: only input gets there
+        field = str(original).split(":", 1)[0] if ":" in str(original) else "a value"
+        message = f"{field[:40]} is too long or not allowed here"
+        return GraphQLError(message, error.nodes, path=error.path, extensions={"code": "BAD_USER_INPUT"})
+    if original is None:  # parsing, validation: the request is at fault
+        code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
+        return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
+    if isinstance(original, GraphQLError):  # a variable of the wrong type (an ID given as 3.5): the request is at fault
+        code = (error.extensions or {}).get("code") or (original.extensions or {}).get("code") or "BAD_USER_INPUT"
+        return GraphQLError(error.message, error.nodes, path=error.path, extensions={"code": code})
+    rid = getattr(getattr(context, "request", None), "state", None)
+    rid = getattr(rid, "request_id", "-")
+    log.error("unexpected error in %s (request %s)", ".".join(map(str, error.path or [])), rid, exc_info=original)
+    return GraphQLError(MASKED.format(rid=rid), error.nodes, path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"})
 
 
 def code_early_errors(errors: list[GraphQLError]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -27,12 +28,16 @@ class RateLimitStatus(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        errors = getattr(self.execution_context.result, "errors", None) or []
-        waits = [e.original_error.retry_after for e in errors if isinstance(e.original_error, RateLimited)]
-        response = getattr(self.execution_context.context, "response", None)
-        if waits and response is not None:
-            response.status_code = 429
-            response.headers["retry-after"] = str(max(waits))
+        report_rate_limits(getattr(self.execution_context.result, "errors", None) or [], self.execution_context.context)
+
+
+def report_rate_limits(errors: list[GraphQLError], context: Any) -> None:
+    """A rate-limited attempt answers 429 with Retry-After (read from the untranslated errors)."""
+    waits = [e.original_error.retry_after for e in errors if isinstance(e.original_error, RateLimited)]
+    response = getattr(context, "response", None)
+    if waits and response is not None:
+        response.status_code = 429
+        response.headers["retry-after"] = str(max(waits))
 
 
 def document_shape(document: DocumentNode) -> tuple[int, int]:
