@@ -29,8 +29,10 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -39,7 +41,6 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    get_nullable_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -53,8 +54,10 @@ from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+# A response path as completion passes it down: (previous, key) pairs, cheaper than graphql-core's Path.
+_Path = tuple[Any, str | int] | None
 # complete(value, path, errors) -> the response value; raises when the value cannot be completed
-Completer = Callable[[Any, Path, list[GraphQLError]], Any]
+Completer = Callable[[Any, _Path, list[GraphQLError]], Any]
 
 
 class NotCompilable(Exception):
@@ -69,9 +72,7 @@ class _Field:
     read: Callable[[Any], Any]
     complete: Completer
     non_null: bool
-    nested: bool  # a list or an object: its path is built before completing; a leaf's only on error
     nodes: list[FieldNode]
-    parent: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ class Plan:
                 value = field.resolve(root_value, info, **args)
                 if optimized_is_awaitable(value):
                     value = await value
-                data[field.key] = field.complete(value, path, errors)
+                data[field.key] = field.complete(value, (None, field.key), errors)
             except Exception as raw:  # noqa: BLE001 -- every field error becomes a GraphQL error, as in graphql-core
                 error = located_error(raw, field.nodes, path.as_list())
                 errors.append(error)
@@ -194,15 +195,14 @@ def _object_fields(object_type: GraphQLObjectType, selection_set: SelectionSetNo
     for key, node in _selected(selection_set):
         name = node.name.value
         if name == "__typename":
-            fields.append(_Field(key, lambda _source, name=parent: name, _leaf_completer(GraphQLString), True, False, [node], parent))
+            fields.append(_Field(key, lambda _source, name=parent: name, _leaf_completer(GraphQLString, None), True, [node]))
             continue
         definition = object_type.fields.get(name)
         if definition is None or name.startswith("__") or definition.args or node.arguments:
             raise NotCompilable
         read = _plain_read(definition)
         complete = _completer(definition.type, node, parent, name)
-        nested = not is_leaf_type(get_nullable_type(definition.type))  # lists and objects pass their path down
-        fields.append(_Field(key, read, complete, is_non_null_type(definition.type), nested, [node], parent))
+        fields.append(_Field(key, read, complete, is_non_null_type(definition.type), [node]))
     return tuple(fields)
 
 
@@ -218,34 +218,50 @@ def _plain_read(definition: GraphQLField) -> Callable[[Any], Any]:
 
 
 def _completer(type_: GraphQLOutputType, node: FieldNode, parent: str, field: str) -> Completer:
-    """The completion of a value of type_ (graphql-core's complete_value, specialised once)."""
+    """The completion of a value of type_ (graphql-core's complete_value, specialised once).
+
+    A non-null type is checked by the completer of the type it wraps: the same message, one call fewer.
+    """
+    non_null = None
     if is_non_null_type(type_):
-        inner = _completer(type_.of_type, node, parent, field)  # type: ignore[attr-defined]
-        message = f"Cannot return null for non-nullable field {parent}.{field}."
-
-        def complete_non_null(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
-            completed = inner(value, path, errors)
-            if completed is None:
-                raise TypeError(message)
-            return completed
-
-        return complete_non_null
+        non_null = f"Cannot return null for non-nullable field {parent}.{field}."
+        type_ = type_.of_type  # type: ignore[attr-defined]
     if is_list_type(type_):
-        return _list_completer(type_.of_type, node, parent, field)  # type: ignore[attr-defined]
+        return _list_completer(type_.of_type, node, parent, field, non_null)  # type: ignore[attr-defined]
     if is_leaf_type(type_):
         if node.selection_set is not None:
             raise NotCompilable
-        return _leaf_completer(type_)
+        return _leaf_completer(type_, non_null)
     if is_object_type(type_) and node.selection_set is not None:
-        return _object_completer(type_, node.selection_set)  # type: ignore[arg-type]
+        return _object_completer(type_, node.selection_set, non_null)  # type: ignore[arg-type]
     raise NotCompilable  # interfaces and unions
 
 
-def _leaf_completer(type_: Any) -> Completer:
-    coerce = type_.coerce_output_value
+# Scalars whose coercion returns a str unchanged (graphql-core's serialize_string and serialize_id).
+_STRINGLIKE = (GraphQLString, GraphQLID)
 
-    def complete_leaf(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+
+def _leaf_completer(type_: Any, non_null: str | None) -> Completer:
+    """graphql-core's complete_leaf_value, with the non-null check when non_null holds its message.
+
+    The values most fields hold take a shortcut with the same outcome: a str for String and ID,
+    a member of the enum for an enum type. Everything else goes through the type's own coercion.
+    """
+    coerce = type_.coerce_output_value
+    if type_ in _STRINGLIKE:
+        known: Any = str
+        names: dict[Any, Any] = {}
+    elif isinstance(type_, GraphQLEnumType) and getattr(type_, "wrapped_cls", None) is not None:
+        known, names = type_.wrapped_cls, {member: coerce(member) for member in type_.wrapped_cls}
+    else:
+        known, names = None, {}
+
+    def complete_leaf(value: Any, path: _Path, errors: list[GraphQLError]) -> Any:
+        if type(value) is known:
+            return names[value] if names else value
         if value is None or value is Undefined:
+            if non_null is not None:
+                raise TypeError(non_null)
             return None
         if isinstance(value, Exception):
             raise value
@@ -259,14 +275,16 @@ def _leaf_completer(type_: Any) -> Completer:
     return complete_leaf
 
 
-def _list_completer(item_type: GraphQLOutputType, node: FieldNode, parent: str, field: str) -> Completer:
+def _list_completer(item_type: GraphQLOutputType, node: FieldNode, parent: str, field: str, non_null: str | None) -> Completer:
     item = _completer(item_type, node, parent, field)
     item_non_null = is_non_null_type(item_type)
     nodes = [node]
     message = f"Expected Iterable, but did not find one for field '{parent}.{field}'."
 
-    def complete_list(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+    def complete_list(value: Any, path: _Path, errors: list[GraphQLError]) -> Any:
         if value is None or value is Undefined:
+            if non_null is not None:
+                raise TypeError(non_null)
             return None
         if isinstance(value, Exception):
             raise value
@@ -275,11 +293,10 @@ def _list_completer(item_type: GraphQLOutputType, node: FieldNode, parent: str, 
         completed = []
         append = completed.append
         for index, entry in enumerate(value):
-            item_path = Path(path, index, None)
             try:
-                append(item(entry, item_path, errors))
+                append(item(entry, (path, index), errors))
             except Exception as raw:  # noqa: BLE001 -- every field error becomes a GraphQL error, as in graphql-core
-                error = located_error(raw, nodes, item_path.as_list())
+                error = located_error(raw, nodes, _as_list((path, index)))
                 if item_non_null:
                     raise error from None
                 errors.append(error)
@@ -289,28 +306,42 @@ def _list_completer(item_type: GraphQLOutputType, node: FieldNode, parent: str, 
     return complete_list
 
 
-def _object_completer(object_type: GraphQLObjectType, selection_set: SelectionSetNode) -> Completer:
+def _object_completer(object_type: GraphQLObjectType, selection_set: SelectionSetNode, non_null: str | None) -> Completer:
     fields = _object_fields(object_type, selection_set)
+    steps = tuple((f.key, f.read, f.complete) for f in fields)  # what the loop below reads, in one unpacking
+    by_key = {f.key: f for f in fields}
 
-    def complete_object(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+    def complete_object(value: Any, path: _Path, errors: list[GraphQLError]) -> Any:
         if value is None or value is Undefined:
+            if non_null is not None:
+                raise TypeError(non_null)
             return None
         if isinstance(value, Exception):
             raise value
         completed = {}
-        for field in fields:
-            field_path = Path(path, field.key, field.parent) if field.nested else None
+        for key, read, complete in steps:
             try:
-                completed[field.key] = field.complete(field.read(value), field_path, errors)  # type: ignore[arg-type]
+                completed[key] = complete(read(value), (path, key), errors)
             except Exception as raw:  # noqa: BLE001 -- every field error becomes a GraphQL error, as in graphql-core
-                error = located_error(raw, field.nodes, (field_path or Path(path, field.key, field.parent)).as_list())
+                field = by_key[key]
+                error = located_error(raw, field.nodes, _as_list((path, key)))
                 if field.non_null:
                     raise error from None
                 errors.append(error)
-                completed[field.key] = None
+                completed[key] = None
         return completed
 
     return complete_object
+
+
+def _as_list(path: _Path) -> list[str | int]:
+    """The response path an error reports, from the (previous, key) pairs the completers pass down."""
+    keys: list[str | int] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    keys.reverse()
+    return keys
 
 
 # --- the cache of plans, and the extension that fills it ------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -66,6 +68,10 @@ class RosterGraphQL(GraphQL):
             raise HTTPException(400, "NUL characters are not accepted in a request")
         return parsed
 
+    def encode_json(self, data: object) -> bytes:
+        # orjson: the same compact JSON (UTF-8 rather than \u escapes), a 10,000-row result in milliseconds.
+        return orjson.dumps(data)
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
         """The usual request, a POST of one JSON operation, read without strawberry's content negotiation
         (which parses the Content-Type and Accept headers with the email package on every request).
@@ -111,6 +117,7 @@ def create_app(settings: Settings) -> Starlette:
         if mail_worker is not None:
             mail_worker.start()
         auto_enroll = autoenroll.start_periodic(settings)
+        tune_gc()
         try:
             yield {}
         finally:
@@ -157,6 +164,19 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.add_middleware(RosterMiddleware, settings=settings)
     return app
+
+
+# Young objects collected every 10,000 allocations instead of 700: a request that builds a
+# 10,000-row result is not interrupted by hundreds of collections that each walk what it built.
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Once the app has started: everything loaded so far (modules, schema, templates) lives for the
+    whole process, so it is moved out of the collector's sight, and young collections run less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def app_from_env() -> Starlette:

@@ -231,5 +231,5 @@ async def test_group_enrollment_costs_statements_per_batch_not_per_member(settin
         data = await gql.data(ENROLL, {"course": other.id, "groups": ["big"]})
     assert len(data["enrollParticipants"]["enrolled"]) == 2_000
     batches = 2_000 // 500
-    # Each batch costs a fixed handful of statements (insert, read back, audit); members cost none.
+    # Each batch costs a fixed handful of statements (the insert returning ids, the audit events); members cost none.
     assert big.count <= small.count + 6 * (batches - 1), (small.count, big.count)

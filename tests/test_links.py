@@ -34,8 +34,21 @@ def test_a_minted_link_verifies_to_the_hash_the_database_stores():
 
 def test_every_link_is_fresh():
     settings = keys(NEW_KEY)
-    minted = [links.mint(settings=settings) for _ in range(200)]
-    assert len({m.value for m in minted}) == len({m.hash for m in minted}) == 200
+    minted = [links.mint(settings=settings) for _ in range(200)] + links.mint_many(settings=settings, count=2_000)
+    assert len({m.value for m in minted}) == len({m.hash for m in minted}) == 2_200
+
+
+def test_links_minted_in_bulk_are_what_itsdangerous_signs_and_verifies():
+    # The bulk path reads its randomness once and signs with hmac.digest: the format must not change.
+    settings = keys(NEW_KEY)
+    stock = Signer(NEW_KEY, salt=links.LINK_SALT, digest_method=hashlib.sha256)
+    for link in links.mint_many(settings=settings, count=50):
+        token, _, _ = link.value.rpartition(".")
+        assert len(token) == 43 and set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        assert stock.sign(token).decode() == link.value
+        assert stock.unsign(link.value).decode() == token
+        assert link.hash == token_hash(token) and links.verified_hash(settings=settings, link=link.url) == link.hash
+    assert links.mint_many(settings=settings, count=0) == []
 
 
 def test_the_full_url_and_surrounding_whitespace_are_accepted():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from server.models import AuditEvent
@@ -17,11 +18,25 @@ async def record(*, actor: str, action: str, target: str, course_id: int | None 
     await AuditEvent.create(actor=actor, action=action, target=target, course_id=course_id, detail=detail or {})
 
 
-async def record_many(*, actor: str, action: str, course_id: int | None, targets: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Many events in bulk: one INSERT per batch, not per row."""
-    common = {"actor": actor, "action": action, "target": "", "course_id": course_id}
-    events = bulk.new_rows(AuditEvent, common, ({"target": t, "detail": d} for t, d in targets))
-    await bulk.insert(AuditEvent, events, batch_size=BATCH)
+async def record_enrollments(*, actor: str, participant_ids: Sequence[int]) -> None:
+    """A participant.enroll event for each new participant, written by the database from the participant rows:
+    one INSERT ... SELECT per batch, no detail encoded here, only the ids sent as parameters."""
+    client = bulk.connection(AuditEvent)
+    postgres = client.capabilities.dialect == "postgres"
+    # The detail: {"name", "kind", "via"} of the participant.
+    detail = "jsonb_build_object" if postgres else "json_object"
+    for start in range(0, len(participant_ids), BATCH):
+        ids = list(participant_ids[start : start + BATCH])
+        at, who, what, *marks = bulk.placeholders(client, 3 + len(ids))
+        if postgres:
+            at, who, what = f"{at}::timestamptz", f"{who}::text", f"{what}::text"
+        sql = (
+            'INSERT INTO "audit_events" ("at", "actor", "action", "target", "course_id", "detail") '  # noqa: S608
+            f'SELECT {at}, {who}, {what}, \'participant:\' || CAST("id" AS TEXT), "course_id", '
+            f"{detail}('name', \"name\", 'kind', \"kind\", 'via', \"enrolled_via\") "
+            f'FROM "participants" WHERE "id" IN ({", ".join(marks)})'
+        )
+        await client.execute_query(sql, [datetime.now(UTC), actor, "participant.enroll", *ids])
 
 
 async def events(

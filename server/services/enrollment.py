@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from tortoise.transactions import in_transaction
 
 from server.config import Settings
-from server.models import Course, EnrollmentExclusion, Group, Participant, ParticipantKind, User
+from server.models import Course, EmailStatus, EnrollmentExclusion, Group, Participant, ParticipantKind, ParticipantStatus, User
 from server.services import audit, bulk, links, outbox, ratelimit
 from server.services.directory import CHUNK, GROUP_RE, chunks, users_by_username
 from server.services.emails import InvalidEmail, normalize_email
@@ -149,8 +150,9 @@ async def enroll_users(
         await _insert(settings=settings, course=course, candidates=fresh, send_email=send_email, actor=actor, result=result)
         # Enrolling by hand lifts a manager's earlier removal, so auto-enrollment may follow them again.
         manual = [p.participant.user_id for p in result.enrolled]
-        for part in chunks(manual):
-            await EnrollmentExclusion.filter(course_id=course.id, user_id__in=part).delete()
+        if manual and await EnrollmentExclusion.filter(course_id=course.id).exists():  # usually none: one query, not one per batch
+            for part in chunks(manual):
+                await EnrollmentExclusion.filter(course_id=course.id, user_id__in=part).delete()
     return result
 
 
@@ -220,63 +222,81 @@ def _already(entry: str, participant: Participant) -> Skipped:
 
 
 async def _existing_by(course_id: int, column: str, keys: list) -> dict:
-    found: dict = {}
-    for part in chunks(keys):
-        for p in await Participant.filter(course_id=course_id, **{f"{column}__in": part}):
-            found[getattr(p, column)] = p
-    return found
+    """The participants of the course whose column is one of keys, by key; usually there are none to load."""
+    found = await bulk.rows_where_in(Participant, (column, "id"), column, keys, equal={"course_id": course_id})
+    if not found:
+        return {}
+    by_id = {p.id: p for part in chunks([i for _, i in found]) for p in await Participant.filter(id__in=part)}
+    return {key: by_id[i] for key, i in found if i in by_id}
+
+
+@dataclass(slots=True)
+class _Row:
+    """One participant row of a batch: who, their new link, and where the link is mailed (if it is)."""
+
+    cand: _Candidate
+    link: links.MintedLink
+    to: outbox.Recipient | None = None
+    email_status: EmailStatus = EmailStatus.NOT_SENT
+    email_error: str | None = None
+
+    # What an enrollment writes; the other columns start NULL.
+    COLUMNS: ClassVar = (
+        "course_id", "kind", "user_id", "email", "email_key", "name", "enrolled_via", "enrolled_at", "link_hash",
+        "status", "progress", "attempts", "email_status", "email_error",
+    )  # fmt: skip
+
+    def values(self, course_id: int, enrolled_at: datetime) -> tuple:
+        c = self.cand
+        return (
+            course_id, c.kind.value, c.user_id, c.email, c.email_key, c.name, c.via, enrolled_at, self.link.hash,
+            ParticipantStatus.NOT_STARTED.value, 0.0, 0, self.email_status.value, self.email_error,
+        )  # fmt: skip
+
+    def state(self, participant_id: int) -> dict:
+        """The model state of the written row, for the result: no need to read it back."""
+        c = self.cand
+        return {
+            "id": participant_id, "kind": c.kind, "user_id": c.user_id, "email": c.email, "email_key": c.email_key, "name": c.name,
+            "enrolled_via": c.via, "link_hash": self.link.hash, "email_status": self.email_status, "email_error": self.email_error,
+            "_saved_in_db": True,
+        }  # fmt: skip
 
 
 async def _insert(
     *, settings: Settings, course: Course, candidates: list[_Candidate], send_email: bool, actor: str, result: EnrollmentResult
 ) -> None:
-    """Insert in batches; a row a concurrent request wrote first is reported as already enrolled, not an error."""
-    enrolled_at = datetime.now(UTC)
+    """Insert in batches; a row a concurrent request wrote first is reported as already enrolled, not an error.
+
+    Each batch is one INSERT that returns the new ids (so nothing is read back), the audit events
+    and, when links are mailed, one lookup of the users' addresses and the outbox messages: the
+    addresses are known before the rows are written, so each row starts with its final email status.
+    """
+    enrolled_at = datetime.now(UTC)  # one enrollment time for the whole call: its rows are written in one transaction
+    common = {"course_id": course.id, "kind": ParticipantKind.INTERNAL, "name": "", "link_hash": "", "enrolled_at": enrolled_at}
     for batch in chunks(candidates, CHUNK):
-        minted = [links.mint(settings=settings) for _ in batch]
-        rows = bulk.new_rows(
-            Participant,
-            # One enrollment time for the whole call: its rows are written in one transaction.
-            {"course_id": course.id, "kind": ParticipantKind.INTERNAL, "name": "", "link_hash": "", "enrolled_at": enrolled_at},
-            [
-                {
-                    "kind": c.kind,
-                    "user_id": c.user_id,
-                    "email": c.email,
-                    "email_key": c.email_key,
-                    "name": c.name,
-                    "enrolled_via": c.via,
-                    "link_hash": m.hash,
-                }
-                for c, m in zip(batch, minted, strict=True)
-            ],
-        )
-        await bulk.insert(Participant, rows, batch_size=CHUNK, ignore_conflicts=True)
-        # Only the ids come back: the rows above already hold every other value (bulk_create fills enrolled_at).
-        written = dict(await Participant.filter(link_hash__in=[m.hash for m in minted]).values_list("link_hash", "id"))
-        queued: list[tuple[Participant, links.MintedLink]] = []
-        lost: list[_Candidate] = []
-        for cand, link, participant in zip(batch, minted, rows, strict=True):
-            participant_id = written.get(link.hash)
-            if participant_id is None:
-                lost.append(cand)
-                continue
-            participant.id = participant_id
-            participant._saved_in_db = True
-            if cand.user is not None:
-                participant.user = cand.user
-            result.enrolled.append(Enrolled(participant=participant, link=link.url))
-            queued.append((participant, link))
-        if lost:
-            await _report_lost_races(course.id, lost, result)
-        if send_email and queued:
-            await outbox.queue_link_messages(settings=settings, course=course, items=queued)
-        await audit.record_many(
-            actor=actor,
-            action="participant.enroll",
-            course_id=course.id,
-            targets=[(f"participant:{p.id}", {"name": p.name, "kind": p.kind.value, "via": p.enrolled_via}) for p, _ in queued],
-        )
+        rows = [_Row(cand, link) for cand, link in zip(batch, links.mint_many(settings=settings, count=len(batch)), strict=True)]
+        if send_email:
+            users = await outbox.directory_recipients(user_ids=[c.user_id for c in batch if c.user_id is not None])
+            for row in rows:
+                c = row.cand
+                row.to = outbox.recipient(kind=c.kind, user_id=c.user_id, name=c.name, email=c.email, users=users)
+                row.email_status, row.email_error = outbox.delivery_state(row.to)
+        values = [row.values(course.id, enrolled_at) for row in rows]
+        # A row that meets a unique constraint (a concurrent enrollment won) is not written and not returned.
+        written = dict(await bulk.insert_values(Participant, _Row.COLUMNS, values, returning=("link_hash", "id"), ignore_conflicts=True))
+        kept = [row for row in rows if row.link.hash in written]
+        participants = bulk.new_rows(Participant, common, [row.state(written[row.link.hash]) for row in kept])
+        for row, participant in zip(kept, participants, strict=True):
+            if row.cand.user is not None:
+                participant.user = row.cand.user
+            result.enrolled.append(Enrolled(participant=participant, link=row.link.url))
+        if len(kept) < len(rows):
+            await _report_lost_races(course.id, [row.cand for row in rows if row.link.hash not in written], result)
+        if send_email:
+            messages = [(p.id, p.kind.value, row.to, row.link.url) for row, p in zip(kept, participants, strict=True)]
+            await outbox.queue_messages(settings=settings, course=course, items=messages)
+        await audit.record_enrollments(actor=actor, participant_ids=[p.id for p in participants])
 
 
 async def _report_lost_races(course_id: int, lost: list[_Candidate], result: EnrollmentResult) -> None:

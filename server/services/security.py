@@ -3,9 +3,11 @@
 import hashlib
 import secrets
 
+TOKEN_BYTES = 32
+
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    return secrets.token_urlsafe(TOKEN_BYTES)
 
 
 def token_hash(token: str) -> str:
