@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from cross_web.request import StarletteRequestAdapter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -35,8 +36,18 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("roster")
 
 
+class RosterRequestAdapter(StarletteRequestAdapter):
+    """strawberry's view of a Starlette request, keeping the request itself at hand."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.starlette = request
+
+
 class RosterGraphQL(GraphQL):
     """Strawberry's ASGI view, with Roster's per-request context."""
+
+    request_adapter_class = RosterRequestAdapter
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -52,7 +63,31 @@ class RosterGraphQL(GraphQL):
         # Link checks and sign-ins in this request count against the client's address.
         address = (scope.get("client") or ("unknown", 0))[0]
         with ratelimit.bind(limiter=self.limiter, address=address):
-            await super().__call__(scope, receive, send)
+            if scope["type"] != "http":
+                await super().__call__(scope, receive, send)
+                return
+            request = Request(scope, receive)
+            try:  # as strawberry's own __call__, with a shorter way for compiled operations
+                response = await self._run_compiled(request) or await self.run(request)
+            except HTTPException as e:
+                response = PlainTextResponse(e.reason, status_code=e.status_code)
+            await response(scope, receive, send)
+
+    async def _run_compiled(self, request: Request) -> Response | None:
+        """Answer a POSTed operation that was compiled earlier, without the general path of strawberry's
+        view; None for anything else, which then takes that path (the body read here is kept for it)."""
+        if request.method != "POST" or self.schema.plans is None:
+            return None
+        operation = await self._read_operation(RosterRequestAdapter(request))
+        if operation is None or operation.extensions or not operation.query:
+            return None
+        plan = self.schema.plans.get(operation.query, operation.operation_name)
+        if plan is None:
+            return None
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        result = await self.schema.run_plan(plan, variable_values=operation.variables, context_value=context)
+        return self.create_response(await self.process_result(request, result), sub_response)
 
     def parse_json(self, data: str | bytes) -> Any:
         # Only a JSON object is a GraphQL request: anything else is the client's mistake (400), never a 500.
@@ -73,20 +108,32 @@ class RosterGraphQL(GraphQL):
         return orjson.dumps(data)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        return await self._read_operation(request) or await super().parse_http_body(request)
+
+    async def _read_operation(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | None:
         """The usual request, a POST of one JSON operation, read without strawberry's content negotiation
-        (which parses the Content-Type and Accept headers with the email package on every request).
-        Everything else - a stream asked for, batches, wrong types - goes the general way, errors included."""
+        (which parses the Content-Type and Accept headers with the email package on every request), and
+        read once per request. None for anything else - a stream asked for, a batch, wrong types, a body
+        that is not JSON - which strawberry's parse_http_body reads, errors included."""
+        state = request.starlette.state if isinstance(request, RosterRequestAdapter) else None
+        if state is not None and hasattr(state, "graphql_operation"):
+            return state.graphql_operation
+        operation = None
         content_type = (request.content_type or "").partition(";")[0].strip().lower()
         accept = request.headers.get("accept", "")
-        if request.method != "POST" or content_type != "application/json" or "event-stream" in accept or "multipart" in accept:
-            return await super().parse_http_body(request)
-        data = self.parse_json(await request.get_body())
-        if not isinstance(data, dict):
-            return await super().parse_http_body(request)
-        query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
-        if not (isinstance(query, str | None) and isinstance(variables, dict | None) and isinstance(extensions, dict | None)):
-            return await super().parse_http_body(request)
-        return GraphQLRequestData(query=query, variables=variables, operation_name=data.get("operationName"), extensions=extensions)
+        if request.method == "POST" and content_type == "application/json" and "event-stream" not in accept and "multipart" not in accept:
+            try:
+                data = self.parse_json(await request.get_body())
+            except (ValueError, HTTPException):  # not JSON (JSONDecodeError is a ValueError), or refused: strawberry answers
+                data = None
+            if isinstance(data, dict):
+                query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
+                name = data.get("operationName")
+                if isinstance(query, str | None) and isinstance(variables, dict | None) and isinstance(extensions, dict | None):
+                    operation = GraphQLRequestData(query=query, variables=variables, operation_name=name, extensions=extensions)
+        if state is not None:
+            state.graphql_operation = operation
+        return operation
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, settings=self.settings)

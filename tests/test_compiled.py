@@ -251,6 +251,34 @@ async def test_the_app_answers_alike_with_and_without_compiled_plans(both, setti
     assert plans.get(VIEW, None) is not None and plans.get(REPORT, None) is not None
 
 
+async def test_unusual_requests_for_a_compiled_operation_get_the_general_answers(both, settings) -> None:
+    app, compiled, plain = both
+    course = await factories.make_course("Unusual")
+    link = (await factories.enroll_emails(settings, course, "ada@example.com")).enrolled[0].link
+    await post(compiled, VIEW, {"link": link})
+    assert graphql_view(app).schema.plans.get(VIEW, None) is not None  # compiled: the requests below could take the short way
+    body = json.dumps({"query": VIEW, "variables": {"link": link}})
+    requests = [
+        ("POST", body, "application/json; charset=utf-8", {}),
+        ("POST", body, "text/plain", {}),
+        ("POST", body, "application/json", {"accept": "text/event-stream"}),
+        ("POST", f"[{body}]", "application/json", {}),  # a batch
+        ("POST", body[:-5], "application/json", {}),  # not JSON
+        ("POST", json.dumps({"query": VIEW, "variables": "nope"}), "application/json", {}),
+        ("POST", json.dumps({"query": VIEW, "variables": {"link": link}, "extensions": {"x": 1}}), "application/json", {}),
+        ("POST", json.dumps({"query": VIEW, "variables": {"link": "a\u0000b"}}), "application/json", {}),
+        ("GET", None, None, {}),
+    ]
+    for method, content, content_type, headers in requests:
+        answers = []
+        for client in (compiled, plain):
+            extra = {"content-type": content_type} if content_type else {}
+            params = {"query": VIEW, "variables": json.dumps({"link": link})} if method == "GET" else None
+            response = await client.request(method, "/graphql", content=content, params=params, headers={**extra, **headers})
+            answers.append((response.status_code, response.headers.get("content-type"), response.text))
+        assert answers[0] == answers[1], (method, content_type, headers, answers)
+
+
 async def test_enrollment_results_are_alike_with_and_without_compiled_plans(both, settings, admin_token) -> None:
     app, compiled, plain = both
     users = await factories.make_users(3)

@@ -52,21 +52,22 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, float]] = {}
         self._next_sweep = 0.0
-        self._lock = asyncio.Lock()
 
     async def add(self, key: str, window: int, amount: int = 1) -> tuple[int, int]:
-        """Add to the count (atomically); (new count, seconds until the window ends)."""
-        async with self._lock:
-            now = time.monotonic()
-            if len(self._counts) > 10_000 and now >= self._next_sweep:  # a flood from many addresses must not grow memory forever
-                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-                self._next_sweep = now + 10  # at most every 10 s: a sweep costs a pass over every key
-            count, ends = self._counts.get(key, (0, 0.0))
-            if ends <= now:
-                count, ends = 0, now + window
-            count = max(0, count + amount)
-            self._counts[key] = (count, ends)
-            return count, max(1, int(ends - now + 0.999))
+        """Add to the count; (new count, seconds until the window ends).
+
+        Atomic without a lock: nothing here awaits, so no other task runs between the read and the write.
+        """
+        now = time.monotonic()
+        if len(self._counts) > 10_000 and now >= self._next_sweep:  # a flood from many addresses must not grow memory forever
+            self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            self._next_sweep = now + 10  # at most every 10 s: a sweep costs a pass over every key
+        count, ends = self._counts.get(key, (0, 0.0))
+        if ends <= now:
+            count, ends = 0, now + window
+        count = max(0, count + amount)
+        self._counts[key] = (count, ends)
+        return count, max(1, int(ends - now + 0.999))
 
     async def clear(self, key: str) -> None:
         self._counts.pop(key, None)
