@@ -259,12 +259,8 @@ def _leaf_completer(type_: Any, non_null: str | None) -> Completer:
     def complete_leaf(value: Any, path: _Path, errors: list[GraphQLError]) -> Any:
         if type(value) is known:
             return names[value] if names else value
-        if value is None or value is Undefined:
-            if non_null is not None:
-                raise TypeError(non_null)
+        if _absent(value, non_null):
             return None
-        if isinstance(value, Exception):
-            raise value
         coerced = coerce(value)
         if coerced is Undefined or coerced is None:
             raise TypeError(
@@ -282,12 +278,8 @@ def _list_completer(item_type: GraphQLOutputType, node: FieldNode, parent: str, 
     message = f"Expected Iterable, but did not find one for field '{parent}.{field}'."
 
     def complete_list(value: Any, path: _Path, errors: list[GraphQLError]) -> Any:
-        if value is None or value is Undefined:
-            if non_null is not None:
-                raise TypeError(non_null)
+        if _absent(value, non_null):
             return None
-        if isinstance(value, Exception):
-            raise value
         if not is_iterable(value):
             raise GraphQLError(message)
         completed = []
@@ -296,10 +288,7 @@ def _list_completer(item_type: GraphQLOutputType, node: FieldNode, parent: str, 
             try:
                 append(item(entry, (path, index), errors))
             except Exception as raw:  # noqa: BLE001 -- every field error becomes a GraphQL error, as in graphql-core
-                error = located_error(raw, nodes, _as_list((path, index)))
-                if item_non_null:
-                    raise error from None
-                errors.append(error)
+                _field_error(raw, nodes, (path, index), item_non_null, errors)
                 append(None)
         return completed
 
@@ -312,26 +301,37 @@ def _object_completer(object_type: GraphQLObjectType, selection_set: SelectionSe
     by_key = {f.key: f for f in fields}
 
     def complete_object(value: Any, path: _Path, errors: list[GraphQLError]) -> Any:
-        if value is None or value is Undefined:
-            if non_null is not None:
-                raise TypeError(non_null)
+        if _absent(value, non_null):
             return None
-        if isinstance(value, Exception):
-            raise value
         completed = {}
         for key, read, complete in steps:
             try:
                 completed[key] = complete(read(value), (path, key), errors)
             except Exception as raw:  # noqa: BLE001 -- every field error becomes a GraphQL error, as in graphql-core
-                field = by_key[key]
-                error = located_error(raw, field.nodes, _as_list((path, key)))
-                if field.non_null:
-                    raise error from None
-                errors.append(error)
+                _field_error(raw, by_key[key].nodes, (path, key), by_key[key].non_null, errors)
                 completed[key] = None
         return completed
 
     return complete_object
+
+
+def _absent(value: Any, non_null: str | None) -> bool:
+    """graphql-core's first steps for any value: a null is null (an error where null is not allowed), an exception is raised."""
+    if value is None or value is Undefined:
+        if non_null is not None:
+            raise TypeError(non_null)
+        return True
+    if isinstance(value, Exception):
+        raise value
+    return False
+
+
+def _field_error(raw: Exception, nodes: list[FieldNode], path: _Path, non_null: bool, errors: list[GraphQLError]) -> None:
+    """Locate a field's error at its path: raised to the parent when the field may not be null, else recorded."""
+    error = located_error(raw, nodes, _as_list(path))
+    if non_null:
+        raise error from None
+    errors.append(error)
 
 
 def _as_list(path: _Path) -> list[str | int]:
