@@ -157,8 +157,15 @@ async def enroll_users(
 
 
 async def active_member_ids(*, group_id: int) -> list[tuple[int, str]]:
-    """(id, username) of a group's active members: a 10,000-member group needs no User objects."""
-    return await User.filter(active=True, memberships__group_id=group_id).order_by("username").values_list("id", "username")
+    """(id, username) of a group's active members, by username: one plain query, no User objects
+    (Tortoise's values_list takes twice as long to hand 10,000 rows over)."""
+    client = bulk.connection(User)
+    group, active = bulk.placeholders(client, 2)
+    sql = (
+        'SELECT u."id", u."username" FROM "users" u JOIN "memberships" m ON m."user_id" = u."id" '  # noqa: S608 -- placeholders only
+        f'WHERE m."group_id" = {group} AND u."active" = {active} ORDER BY u."username"'
+    )
+    return [(row["id"], row["username"]) for row in await client.execute_query_dict(sql, [group_id, True])]
 
 
 async def enroll_external(
