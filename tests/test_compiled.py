@@ -242,7 +242,8 @@ async def test_the_app_answers_alike_with_and_without_compiled_plans(both, setti
         (REPORT, {"course": course.id, "first": 1}, None),  # no credentials: UNAUTHENTICATED
         (REPORT, {"course": "nope", "first": 1}, admin_token),
         (REPORT, {"course": course.id, "first": 10_000}, admin_token),  # over the page limit
-        ("{ viewer { kind } }", {}, None),
+        ("{ viewer { username isAdmin } }", {}, None),  # no session: null
+        ("{ viewer { username isAdmin } }", {}, admin_token),
     ]
     for query, variables, token in cases:
         for _ in range(2):  # the first request compiles, the second runs the plan straight away
