@@ -62,10 +62,16 @@ class _Candidate:
     email_key: str | None = None
     via: str | None = None
     user_id: int | None = None  # set from user when given; a group's members come as ids only
+    # Where the link is mailed, when already known (a user loaded, a group's member row, an email);
+    # None: looked up in the directory just before the insert.
+    to: outbox.Recipient | None = None
 
     def __post_init__(self) -> None:
         if self.user is not None:
             self.user_id = self.user.id
+            self.to = outbox.Recipient(self.user.email or None, self.user.display_name or self.user.username)
+        elif self.kind == ParticipantKind.EXTERNAL:
+            self.to = outbox.Recipient(self.email, self.name)
 
 
 async def get_course(course_id: str | int) -> Course:
@@ -133,10 +139,10 @@ async def enroll_users(
         if group is None:
             result.skipped.append(Skipped(name, SkipReason.UNKNOWN_GROUP, f"There is no group named {name}"))
             continue
-        for user_id, username in await active_member_ids(group_id=group.id):
+        for user_id, username, to in await active_members(group_id=group.id):
             if user_id not in wanted:
                 wanted[user_id] = _Candidate(
-                    entry=username, kind=ParticipantKind.INTERNAL, name=username, user_id=user_id, via=f"group:{name}"
+                    entry=username, kind=ParticipantKind.INTERNAL, name=username, user_id=user_id, via=f"group:{name}", to=to
                 )
 
     async with in_transaction():
@@ -156,16 +162,17 @@ async def enroll_users(
     return result
 
 
-async def active_member_ids(*, group_id: int) -> list[tuple[int, str]]:
-    """(id, username) of a group's active members, by username: one plain query, no User objects
-    (Tortoise's values_list takes twice as long to hand 10,000 rows over)."""
+async def active_members(*, group_id: int) -> list[tuple[int, str, outbox.Recipient]]:
+    """(id, username, where their mail goes) of a group's active members, by username: one plain
+    query, no User objects (Tortoise's values_list takes twice as long to hand 10,000 rows over)."""
     client = bulk.connection(User)
     group, active = bulk.placeholders(client, 2)
     sql = (
-        'SELECT u."id", u."username" FROM "users" u JOIN "memberships" m ON m."user_id" = u."id" '  # noqa: S608 -- placeholders only
-        f'WHERE m."group_id" = {group} AND u."active" = {active} ORDER BY u."username"'
+        'SELECT u."id", u."username", u."email", u."display_name" FROM "users" u '  # noqa: S608 -- placeholders only
+        f'JOIN "memberships" m ON m."user_id" = u."id" WHERE m."group_id" = {group} AND u."active" = {active} ORDER BY u."username"'
     )
-    return [(row["id"], row["username"]) for row in await client.execute_query_dict(sql, [group_id, True])]
+    rows = await client.execute_query_dict(sql, [group_id, True])
+    return [(r["id"], r["username"], outbox.Recipient(r["email"] or None, r["display_name"] or r["username"])) for r in rows]
 
 
 async def enroll_external(
@@ -284,10 +291,11 @@ async def _insert(
     for batch in chunks(candidates, CHUNK):
         rows = [_Row(cand, link) for cand, link in zip(batch, links.mint_many(settings=settings, count=len(batch)), strict=True)]
         if send_email:
-            users = await outbox.directory_recipients(user_ids=[c.user_id for c in batch if c.user_id is not None])
+            unknown = [c.user_id for c in batch if c.to is None and c.user_id is not None]
+            users = await outbox.directory_recipients(user_ids=unknown) if unknown else {}
             for row in rows:
                 c = row.cand
-                row.to = outbox.recipient(kind=c.kind, user_id=c.user_id, name=c.name, email=c.email, users=users)
+                row.to = c.to or outbox.recipient(kind=c.kind, user_id=c.user_id, name=c.name, email=c.email, users=users)
                 row.email_status, row.email_error = outbox.delivery_state(row.to)
         values = [row.values(course.id, enrolled_at) for row in rows]
         # A row that meets a unique constraint (a concurrent enrollment won) is not written and not returned.
