@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.common import (
     POSTGRES_URL,
+    QUICK,
     admin_token,
     bench_settings,
     figure,
@@ -44,7 +45,6 @@ from bench.common import (
 )
 from server.config import Settings
 
-QUICK = os.environ.get("ROSTER_BENCH_QUICK", "") not in ("", "0")
 GROUP_SIZE = 10_000
 WARM_UP_SIZE = 100
 REPORT_SIZE = 20_000 if QUICK else 100_000

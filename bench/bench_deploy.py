@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.common import (
     BENCH_KEY,
+    QUICK,
     ROOT,
     bench_settings,
     figure,
@@ -45,7 +46,6 @@ from bench.common import (
 )
 from server.config import Settings
 
-QUICK = os.environ.get("ROSTER_BENCH_QUICK", "") not in ("", "0")
 WRK_SECONDS = 2.0 if QUICK else 4.0
 ROUNDS = 1 if QUICK else 3
 WRK_CONNECTIONS = 16

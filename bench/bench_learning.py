@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.common import (
     POSTGRES_URL,
+    QUICK,
     ROOT,
     WrkResult,
     admin_token,
@@ -53,7 +54,6 @@ from bench.common import (
 )
 from server.config import Settings
 
-QUICK = os.environ.get("ROSTER_BENCH_QUICK", "") not in ("", "0")
 EXPORT_SIZE = 20_000 if QUICK else 100_000
 ROUNDS = 1 if QUICK else 3
 WRK_SECONDS = 2.0 if QUICK else 5.0

@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-signing-key-0123456789abcdef0123456789"
 # Where scratch PostgreSQL databases are created; the benchmark skips PostgreSQL if unreachable.
 POSTGRES_URL = os.environ.get("ROSTER_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+# ROSTER_BENCH_QUICK=1: every benchmark shortens its runs (fewer rounds, shorter loads, smaller data).
+QUICK = os.environ.get("ROSTER_BENCH_QUICK", "") not in ("", "0")
 T = TypeVar("T")
 
 
