@@ -39,7 +39,7 @@ def test_every_link_is_fresh():
 
 
 def test_links_minted_in_bulk_are_what_itsdangerous_signs_and_verifies():
-    # The bulk path reads its randomness once and signs with hmac.digest: the format must not change.
+    # The bulk path signs with hmac.digest behind itsdangerous's algorithm interface: the format must not change.
     settings = keys(NEW_KEY)
     stock = Signer(NEW_KEY, salt=links.LINK_SALT, digest_method=hashlib.sha256)
     for link in links.mint_many(settings=settings, count=50):

@@ -3,11 +3,9 @@
 import hashlib
 import secrets
 
-TOKEN_BYTES = 32
-
 
 def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    return secrets.token_urlsafe(32)
 
 
 def token_hash(token: str) -> str:
