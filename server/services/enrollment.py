@@ -62,16 +62,14 @@ class _Candidate:
     email_key: str | None = None
     via: str | None = None
     user_id: int | None = None  # set from user when given; a group's members come as ids only
-    # Where the link is mailed, when already known (a user loaded, a group's member row, an email);
-    # None: looked up in the directory just before the insert.
+    # An internal user's mail address, when already at hand (a user loaded, a group's member row);
+    # None: found by outbox.recipient just before the insert (external people: their own address).
     to: outbox.Recipient | None = None
 
     def __post_init__(self) -> None:
         if self.user is not None:
             self.user_id = self.user.id
-            self.to = outbox.Recipient(self.user.email or None, self.user.display_name or self.user.username)
-        elif self.kind == ParticipantKind.EXTERNAL:
-            self.to = outbox.Recipient(self.email, self.name)
+            self.to = outbox.Recipient.of_user(self.user.email, self.user.display_name, self.user.username)
 
 
 async def get_course(course_id: str | int) -> Course:
@@ -172,7 +170,7 @@ async def active_members(*, group_id: int) -> list[tuple[int, str, outbox.Recipi
         f'JOIN "memberships" m ON m."user_id" = u."id" WHERE m."group_id" = {group} AND u."active" = {active} ORDER BY u."username"'
     )
     rows = await client.execute_query_dict(sql, [group_id, True])
-    return [(r["id"], r["username"], outbox.Recipient(r["email"] or None, r["display_name"] or r["username"])) for r in rows]
+    return [(r["id"], r["username"], outbox.Recipient.of_user(r["email"], r["display_name"], r["username"])) for r in rows]
 
 
 async def enroll_external(
@@ -283,8 +281,9 @@ async def _insert(
     """Insert in batches; a row a concurrent request wrote first is reported as already enrolled, not an error.
 
     Each batch is one INSERT that returns the new ids (so nothing is read back), the audit events
-    and, when links are mailed, one lookup of the users' addresses and the outbox messages: the
-    addresses are known before the rows are written, so each row starts with its final email status.
+    and, when links are mailed, the outbox messages. The addresses are known before the rows are
+    written (the directory is asked only for users who came without one), so each row starts with
+    its final email status.
     """
     enrolled_at = datetime.now(UTC)  # one enrollment time for the whole call: its rows are written in one transaction
     common = {"course_id": course.id, "kind": ParticipantKind.INTERNAL, "name": "", "link_hash": "", "enrolled_at": enrolled_at}

@@ -28,11 +28,16 @@ class Recipient:
     address: str | None  # None: the user has no email address, the message cannot be queued
     name: str
 
+    @classmethod
+    def of_user(cls, email: str | None, display_name: str | None, username: str) -> Recipient:
+        """An internal user's: their directory address, greeted by display name (or username)."""
+        return cls(email or None, display_name or username)
+
 
 async def directory_recipients(*, user_ids: Sequence[int]) -> dict[int, Recipient]:
     """The address and greeting of each internal user, from the directory: one query per 500 users."""
     rows = await bulk.rows_where_in(User, ("id", "email", "display_name", "username"), "id", list(user_ids))
-    return {user_id: Recipient(email or None, display_name or username) for user_id, email, display_name, username in rows}
+    return {user_id: Recipient.of_user(email, display_name, username) for user_id, email, display_name, username in rows}
 
 
 def recipient(*, kind: ParticipantKind, user_id: int | None, name: str, email: str | None, users: dict[int, Recipient]) -> Recipient:
@@ -88,12 +93,12 @@ async def queue_link_messages(*, settings: Settings, course: Course, items: Sequ
         participant.email_status, participant.email_error = delivery_state(to)
         messages.append((participant.id, participant.kind.value, to, link.url))
     await queue_messages(settings=settings, course=course, items=messages)
-    for status in (EmailStatus.QUEUED, EmailStatus.FAILED):
-        ids = [p.id for p, _ in items if p.email_status == status]
+    by_state: dict[tuple[EmailStatus, str | None], list[int]] = {}
+    for participant, _ in items:
+        by_state.setdefault((participant.email_status, participant.email_error), []).append(participant.id)
+    for (status, error), ids in by_state.items():
         for part in chunks(ids, BATCH):
-            await Participant.filter(id__in=part).update(
-                email_status=status, email_error=None if status == EmailStatus.QUEUED else NO_ADDRESS
-            )
+            await Participant.filter(id__in=part).update(email_status=status, email_error=error)
 
 
 async def cancel_pending(*, participant_ids: Sequence[int]) -> None:
