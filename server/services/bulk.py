@@ -76,11 +76,12 @@ async def insert_values(
     head = f'INSERT INTO "{model._meta.db_table}" ({names(model, columns)}) VALUES '  # noqa: S608 -- names checked, values are parameters
     tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (f" RETURNING {names(model, returning)}" if returning else "")
     width = len(columns)
+    one_row = f"{head}({', '.join(placeholders(client, width))}){tail}"
     written: list[tuple] = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         if not returning:  # nothing to read back: one prepared row statement, executed for every row (the cheapest)
-            await client.execute_many(f"{head}({', '.join(placeholders(client, width))}){tail}", [list(row) for row in batch])
+            await client.execute_many(one_row, [list(row) for row in batch])
             continue
         marks = placeholders(client, width * len(batch))
         groups = ", ".join(f"({', '.join(marks[i : i + width])})" for i in range(0, len(marks), width))
@@ -95,15 +96,15 @@ async def rows_where_in(
 ) -> list[tuple]:
     """SELECT columns FROM the model's table WHERE key IN keys (and each column of equal has its value), in batches."""
     client = connection(model)
-    fixed = list(equal or {})
-    names(model, [*fixed, key])
+    equal = equal or {}
+    names(model, [*equal, key])
+    head = f'SELECT {names(model, columns)} FROM "{model._meta.db_table}" WHERE '  # noqa: S608 -- names checked, values are parameters
     found: list[tuple] = []
     for start in range(0, len(keys), batch_size):
         batch = list(keys[start : start + batch_size])
-        marks = placeholders(client, len(fixed) + len(batch))
-        conditions = [f'"{c}" = {m}' for c, m in zip(fixed, marks, strict=False)]
-        conditions.append(f'"{key}" IN ({", ".join(marks[len(fixed) :])})')
-        sql = f'SELECT {names(model, columns)} FROM "{model._meta.db_table}" WHERE {" AND ".join(conditions)}'  # noqa: S608 -- as above
-        rows = await client.execute_query_dict(sql, [(equal or {})[c] for c in fixed] + batch)
+        marks = placeholders(client, len(equal) + len(batch))
+        conditions = [f'"{c}" = {m}' for c, m in zip(equal, marks, strict=False)]
+        conditions.append(f'"{key}" IN ({", ".join(marks[len(equal) :])})')
+        rows = await client.execute_query_dict(head + " AND ".join(conditions), [*equal.values(), *batch])
         found.extend(tuple(r[c] for c in columns) for r in rows)
     return found
