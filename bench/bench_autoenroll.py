@@ -10,10 +10,8 @@ Prints wall time, SQL statements and the ratio to the baseline measured in the s
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bench.common import (
@@ -26,33 +24,10 @@ from bench.common import (
     sqlite_settings,
     with_database,
 )
+from server import db
 from server.config import Settings
 
 USERS = 10_000
-
-
-class _Counter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.getMessage().startswith(("Created connection", "Closed connection")):
-            self.count += 1
-
-
-@contextlib.contextmanager
-def counting() -> Iterator[_Counter]:
-    """Count the SQL statements Tortoise sends inside the block (its debug log has one line per statement)."""
-    logger = logging.getLogger("tortoise.db_client")
-    counter, level = _Counter(), logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
-    try:
-        yield counter
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(level)
 
 
 @dataclass
@@ -63,7 +38,7 @@ class Figure:
 
 
 async def _measure(work: Callable[[], Awaitable[int]]) -> Figure:
-    with counting() as counter:
+    with db.count_statements() as counter:
         started = time.perf_counter()
         enrolled = await work()
         seconds = time.perf_counter() - started

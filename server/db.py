@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -137,3 +140,35 @@ def describe(settings: Settings) -> str:
     if settings.is_sqlite:
         return f"SQLite {settings.database_url.removeprefix('sqlite://')}"
     return f"PostgreSQL {parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+class StatementCounter(logging.Handler):
+    """The SQL statements Tortoise sends, read from its debug log (one line per statement)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.statements.append(message[:200])
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextlib.contextmanager
+def count_statements() -> Iterator[StatementCounter]:
+    """Count the SQL statements sent to the database inside the block (tests and benchmarks assert on it)."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter = StatementCounter()
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
